@@ -1,0 +1,54 @@
+//! One conformance suite for every implementation of the platform's storage traits.
+//!
+//! The tests are generic async functions over the trait object; each backend crate
+//! instantiates them with [`account_store_suite!`], handing it a factory that returns
+//! a fresh, empty store (or `None` when the backend is not configured on this
+//! machine, e.g. no `TIDINGS_TEST_DATABASE_URL`).
+
+pub mod accounts;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use tidings_platform::store::AccountStore;
+
+/// A fresh store plus whatever must live as long as it (a temporary directory, a
+/// schema to drop).
+pub struct TestStore {
+    pub store: Arc<dyn AccountStore>,
+    pub guard: Box<dyn Any + Send + Sync>,
+}
+
+/// Expands to one `#[tokio::test]` per conformance test, each on a fresh store from
+/// `$factory` (an `async fn() -> Option<TestStore>`).
+#[macro_export]
+macro_rules! account_store_suite {
+    ($factory:path) => {
+        $crate::account_store_suite!(@each $factory;
+            ping_answers,
+            apps_round_trip,
+            duplicate_app_key_conflicts,
+            users_round_trip_and_stay_in_their_app,
+            duplicate_username_and_external_id_conflict,
+            update_user_sets_and_clears_fields,
+            search_users_by_prefix_with_cursor,
+            users_by_ids_returns_known_users_of_the_app,
+            devices_upsert_move_disable_and_delete,
+            preferences_round_trip,
+            concurrent_writes_all_land_and_one_failure_stays_alone
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(test_store) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::accounts::$name(test_store.store.clone()).await;
+                drop(test_store);
+            }
+        )*
+    };
+}

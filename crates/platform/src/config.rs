@@ -1,0 +1,425 @@
+//! Configuration: built-in defaults, overlaid by a TOML file, then by `TIDINGS_*`
+//! environment variables, then by command-line flags.
+//!
+//! Every option has an environment variable: the option's path in the file, upper
+//! case, sections joined by `__` (`[sqlite] readers` is `TIDINGS_SQLITE__READERS`;
+//! `listen` is `TIDINGS_LISTEN`). Unknown keys in the file are errors, so a typo does
+//! not silently fall back to a default.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP and WebSocket listener.
+    pub listen: String,
+    /// Where the embedded store keeps its files.
+    pub data_dir: PathBuf,
+    /// `postgres://...` switches storage to PostgreSQL; unset means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// PostgreSQL schema to use (created if missing); unset means the URL's default.
+    pub database_schema: Option<String>,
+    pub redis_url: Option<String>,
+    pub nats_url: Option<String>,
+    /// 0–1023, unique per node: the node bits of every Snowflake id it makes.
+    pub node_id: u16,
+    /// What `/v1/ws/endpoint` hands out; default `ws://<listen>/v1/ws`.
+    pub public_url: Option<String>,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub limits: Limits,
+    pub auth: AuthConfig,
+    pub sqlite: SqliteConfig,
+    pub postgres: PostgresConfig,
+    /// Provider settings (`[providers.apns] endpoint = ...`), read by the notification
+    /// service.
+    pub providers: Map<String, Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_schema: None,
+            redis_url: None,
+            nats_url: None,
+            node_id: 0,
+            public_url: None,
+            log_format: "text".into(),
+            limits: Limits::default(),
+            auth: AuthConfig::default(),
+            sqlite: SqliteConfig::default(),
+            postgres: PostgresConfig::default(),
+            providers: Map::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body accepted, in bytes; past it the answer is 413.
+    pub body_bytes: usize,
+    /// Longest post or message text, in characters.
+    pub text_chars: usize,
+    /// Largest WebSocket frame, in bytes.
+    pub ws_frame_bytes: usize,
+    /// Default and largest `limit` of a list.
+    pub page_default: u32,
+    pub page_max: u32,
+    /// Requests handled at once; more wait in line (never unbounded: see `queue`).
+    pub max_concurrent_requests: usize,
+    /// Seconds a request may take before it is answered 503.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 1024 * 1024,
+            text_chars: 10_000,
+            ws_frame_bytes: 64 * 1024,
+            page_default: 20,
+            page_max: 100,
+            max_concurrent_requests: 4096,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Whether `POST /v1/auth/signup` is open to anyone holding the app key.
+    pub open_signup: bool,
+    /// Lifetime of tokens from signup, login and minting (minting may ask for less).
+    pub token_ttl_secs: u64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    /// Password hashes computed at once; each holds `argon2_memory_kib` and a core.
+    pub max_concurrent_hashes: usize,
+    /// Failed logins per account before each further failure locks it, doubling.
+    pub login_free_failures: u32,
+    pub login_base_delay_ms: i64,
+    pub login_max_delay_ms: i64,
+    /// Failed logins per client address inside `login_ip_window_ms` before it is locked.
+    pub login_ip_failures: u32,
+    pub login_ip_window_ms: i64,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        let throttle = crate::auth::ThrottleConfig::default();
+        let password = crate::auth::password::PasswordConfig::default();
+        Self {
+            open_signup: true,
+            token_ttl_secs: 30 * 24 * 3600,
+            argon2_memory_kib: password.memory_kib,
+            argon2_iterations: password.iterations,
+            max_concurrent_hashes: password.max_concurrent,
+            login_free_failures: throttle.free_failures,
+            login_base_delay_ms: throttle.base_delay_ms,
+            login_max_delay_ms: throttle.max_delay_ms,
+            login_ip_failures: throttle.ip_failures,
+            login_ip_window_ms: throttle.ip_window_ms,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// File name under `data_dir`.
+    pub file: String,
+    /// `full` (every commit reaches the disk before it is acknowledged) or `normal`
+    /// (survives a process crash, may lose the last commits on power loss).
+    pub synchronous: String,
+    /// Read-only connections, each on its own thread.
+    pub readers: usize,
+    /// Commit many concurrent writes with one fsync. Off: one commit per write.
+    pub group_commit: bool,
+    /// Most writes folded into one commit.
+    pub max_batch: usize,
+    /// Writes waiting for the writer thread before callers are made to wait.
+    pub queue_capacity: usize,
+    /// Milliseconds a connection waits on a lock held by another process.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self {
+            file: "tidings.db".into(),
+            synchronous: "full".into(),
+            readers: 4,
+            group_commit: true,
+            max_batch: 1024,
+            queue_capacity: 16_384,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Values given as command-line flags, which win over everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Builds the configuration from `file` (if any), the given environment and the
+    /// flags. Environment variables that name no option are returned as warnings, not
+    /// errors, since the environment is shared with other programs.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let defaults = serde_json::to_value(Config::default()).map_err(invalid)?;
+        let mut merged = defaults.clone();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let table: toml::Table = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+            merge(&mut merged, serde_json::to_value(table).map_err(invalid)?);
+        }
+        let mut warnings = Vec::new();
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("TIDINGS_"))
+            .collect();
+        env.sort();
+        for (key, raw) in env {
+            let name = &key["TIDINGS_".len()..];
+            if name == "CONFIG" || name.starts_with("TEST_") || name == "LOG" {
+                continue;
+            }
+            let path: Vec<String> = name.split("__").map(str::to_ascii_lowercase).collect();
+            match set_from_env(&mut merged, &defaults, &path, &raw) {
+                Ok(true) => {}
+                Ok(false) => warnings.push(format!("ignoring {key}: no such option")),
+                Err(e) => return Err(ConfigError::Invalid(format!("{key}: {e}"))),
+            }
+        }
+        if let Some(listen) = &overrides.listen {
+            merged["listen"] = Value::String(listen.clone());
+        }
+        if let Some(dir) = &overrides.data_dir {
+            merged["data_dir"] = Value::String(dir.to_string_lossy().into_owned());
+        }
+        let config: Config = serde_json::from_value(merged).map_err(invalid)?;
+        config.validate()?;
+        Ok((config, warnings))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id > crate::ids::MAX_NODE_ID {
+            return Err(ConfigError::Invalid(format!(
+                "node_id must be 0-{}",
+                crate::ids::MAX_NODE_ID
+            )));
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Invalid(
+                    "database_url must be a postgres:// URL (leave it unset for the embedded SQLite store)".into(),
+                ));
+            }
+        }
+        if !matches!(self.sqlite.synchronous.as_str(), "full" | "normal") {
+            return Err(ConfigError::Invalid("sqlite.synchronous must be 'full' or 'normal'".into()));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid("log_format must be 'text' or 'json'".into()));
+        }
+        let l = &self.limits;
+        if l.body_bytes == 0 || l.page_max == 0 || l.page_default == 0 || l.page_default > l.page_max {
+            return Err(ConfigError::Invalid(
+                "limits: body_bytes and page_max must be positive and page_default at most page_max".into(),
+            ));
+        }
+        if self.sqlite.readers == 0 || self.sqlite.max_batch == 0 || self.sqlite.queue_capacity == 0 {
+            return Err(ConfigError::Invalid(
+                "sqlite: readers, max_batch and queue_capacity must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn uses_postgres(&self) -> bool {
+        self.database_url.is_some()
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join(&self.sqlite.file)
+    }
+}
+
+fn invalid(e: serde_json::Error) -> ConfigError {
+    ConfigError::Invalid(e.to_string())
+}
+
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Sets `path` in `merged` from an environment string, typed like the default at that
+/// path. `Ok(false)` when no such option exists. Under `providers` any path is allowed.
+fn set_from_env(merged: &mut Value, defaults: &Value, path: &[String], raw: &str) -> Result<bool, String> {
+    let free_form = path.first().is_some_and(|p| p == "providers") && path.len() > 1;
+    let mut default = Some(defaults);
+    for segment in path {
+        default = default.and_then(|d| d.get(segment));
+    }
+    let value = match default {
+        Some(Value::Bool(_)) => Value::Bool(match raw.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return Err(format!("expected true or false, got {raw:?}")),
+        }),
+        Some(Value::Number(_)) => {
+            let n: serde_json::Number = raw.trim().parse().map_err(|_| format!("expected a number, got {raw:?}"))?;
+            Value::Number(n)
+        }
+        Some(Value::Object(_)) | Some(Value::Array(_)) => {
+            return Err("this option is a section; set its fields".into())
+        }
+        Some(Value::String(_)) | Some(Value::Null) => Value::String(raw.to_owned()),
+        None if free_form => Value::String(raw.to_owned()),
+        None => return Ok(false),
+    };
+    let mut slot = merged;
+    for segment in &path[..path.len() - 1] {
+        if !slot.get(segment).is_some_and(Value::is_object) {
+            slot[segment.as_str()] = Value::Object(Map::new());
+        }
+        slot = &mut slot[segment.as_str()];
+    }
+    slot[path[path.len() - 1].as_str()] = value;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_server() {
+        let (c, w) = Config::load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(!c.uses_postgres());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = std::env::temp_dir().join(format!("tidings-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.toml");
+        std::fs::write(
+            &file,
+            "listen = '0.0.0.0:9000'\nnode_id = 3\n[sqlite]\nreaders = 2\n[providers.apns]\nendpoint = 'https://127.0.0.1:1'\n",
+        )
+        .unwrap();
+        let (c, w) = Config::load(
+            Some(&file),
+            env(&[
+                ("TIDINGS_NODE_ID", "9"),
+                ("TIDINGS_SQLITE__GROUP_COMMIT", "false"),
+                ("TIDINGS_DATABASE_URL", "postgres://localhost/test"),
+                ("TIDINGS_PROVIDERS__FCM__ENDPOINT", "https://127.0.0.1:2"),
+                ("TIDINGS_NO_SUCH_THING", "1"),
+                ("TIDINGS_TEST_DATABASE_URL", "ignored"),
+                ("HOME", "/root"),
+            ]),
+            &Overrides {
+                listen: Some("127.0.0.1:0".into()),
+                data_dir: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:0");
+        assert_eq!(c.node_id, 9);
+        assert_eq!(c.sqlite.readers, 2);
+        assert!(!c.sqlite.group_commit);
+        assert!(c.uses_postgres());
+        assert_eq!(c.providers["apns"]["endpoint"], "https://127.0.0.1:1");
+        assert_eq!(c.providers["fcm"]["endpoint"], "https://127.0.0.1:2");
+        assert_eq!(w.len(), 1, "{w:?}");
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        let dir = std::env::temp_dir().join(format!("tidings-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.toml");
+        std::fs::write(&file, "lisen = '0.0.0.0:9000'\n").unwrap();
+        assert!(Config::load(Some(&file), env(&[]), &Overrides::default()).is_err());
+        assert!(Config::load(None, env(&[("TIDINGS_NODE_ID", "2000")]), &Overrides::default()).is_err());
+        assert!(Config::load(None, env(&[("TIDINGS_NODE_ID", "abc")]), &Overrides::default()).is_err());
+        assert!(Config::load(None, env(&[("TIDINGS_DATABASE_URL", "mysql://x")]), &Overrides::default()).is_err());
+    }
+}

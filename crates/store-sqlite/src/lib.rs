@@ -1,0 +1,85 @@
+//! The embedded store: a SQLite file in WAL mode behind one group-committing writer
+//! thread and a pool of reader threads. It implements the platform's storage traits;
+//! no SQLite type escapes this crate.
+
+mod accounts;
+mod error;
+mod migrate;
+mod readers;
+mod writer;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+use tidings_platform::config::SqliteConfig;
+use tidings_platform::StoreError;
+
+use crate::error::map;
+use crate::readers::Readers;
+use crate::writer::{Writer, WriterOptions};
+
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Readers,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to
+    /// date.
+    pub fn open(path: &Path, config: &SqliteConfig) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path).map_err(map)?;
+        configure(&conn, config, false).map_err(map)?;
+        migrate::run(&mut conn).map_err(map)?;
+        let mut read_conns = Vec::with_capacity(config.readers);
+        for _ in 0..config.readers {
+            let c = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(map)?;
+            configure(&c, config, true).map_err(map)?;
+            read_conns.push(c);
+        }
+        let spawn_err = |e: std::io::Error| StoreError::Backend(format!("cannot start sqlite thread: {e}"));
+        let writer = Writer::start(
+            conn,
+            WriterOptions {
+                group_commit: config.group_commit,
+                max_batch: config.max_batch,
+                queue_capacity: config.queue_capacity,
+            },
+        )
+        .map_err(spawn_err)?;
+        let readers = Readers::start(read_conns, config.queue_capacity).map_err(spawn_err)?;
+        Ok(Self { writer, readers })
+    }
+
+    /// Runs `work` on the writer connection inside the next group commit. Exposed for
+    /// the write-path benchmark, which measures the commit machinery itself.
+    pub async fn write_raw<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+}
+
+fn configure(conn: &Connection, config: &SqliteConfig, read_only: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    if !read_only {
+        // WAL: readers never block the writer nor the other way round.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", config.synchronous.to_ascii_uppercase())?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // 16 MiB page cache per connection.
+    conn.pragma_update(None, "cache_size", -16_384)?;
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! Schema migrations, tracked by `PRAGMA user_version`: migration N has run when
+//! `user_version >= N`. Each runs in its own transaction with the version bump.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[(&str, &str)] = &[("0001_accounts", include_str!("../migrations/0001_accounts.sql"))];
+
+pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        let now: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now > index {
+            continue;
+        }
+        tracing::info!(migration = name, "applying sqlite migration");
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}

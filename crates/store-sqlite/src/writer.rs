@@ -1,0 +1,154 @@
+//! The single writer: one thread owns the only read-write connection and applies
+//! write jobs in batches. Each batch is one transaction (one fsync) holding every job
+//! that queued up while the previous batch was being committed, so under load many
+//! concurrent writers share a commit ("group commit"). Each job runs inside its own
+//! savepoint: a job that fails rolls back alone and the rest of its batch commits.
+//! A job's caller hears back only after the batch's COMMIT returned, so an `Ok` means
+//! the write is on disk.
+
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tidings_platform::StoreError;
+use tokio::sync::oneshot;
+
+use crate::error::map;
+
+trait WriteJob: Send {
+    fn run(&mut self, conn: &Connection, savepoint: bool);
+    fn complete(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct Job<T, F> {
+    work: Option<F>,
+    outcome: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection, savepoint: bool) {
+        let Some(work) = self.work.take() else { return };
+        if savepoint {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                self.outcome = Some(Err(map(e)));
+                return;
+            }
+        }
+        let outcome = work(conn);
+        if savepoint {
+            let end = if outcome.is_ok() {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            if let Err(e) = conn.execute_batch(end) {
+                self.outcome = Some(Err(map(e)));
+                return;
+            }
+        }
+        self.outcome = Some(outcome);
+    }
+
+    fn complete(self: Box<Self>, commit: Result<(), StoreError>) {
+        let result = match (self.outcome, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(_)), Err(e)) | (None, Err(e)) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (None, Ok(())) => Err(StoreError::Backend("write job did not run".into())),
+        };
+        // The caller may have gone away (request cancelled); the write stands anyway.
+        let _ = self.reply.send(result);
+    }
+}
+
+pub(crate) struct Writer {
+    tx: Option<flume::Sender<Box<dyn WriteJob>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+pub(crate) struct WriterOptions {
+    pub group_commit: bool,
+    pub max_batch: usize,
+    pub queue_capacity: usize,
+}
+
+impl Writer {
+    pub(crate) fn start(conn: Connection, options: WriterOptions) -> std::io::Result<Self> {
+        let (tx, rx) = flume::bounded::<Box<dyn WriteJob>>(options.queue_capacity);
+        let max_batch = if options.group_commit { options.max_batch.max(1) } else { 1 };
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch))?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `work` in the next batch and resolves once its batch is committed.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(Job {
+            work: Some(work),
+            outcome: None,
+            reply,
+        });
+        let tx = self.tx.as_ref().ok_or_else(closed)?;
+        tx.send_async(job).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+impl Drop for Writer {
+    /// Lets the thread finish the jobs already queued, then waits for it so the last
+    /// commit and the connection's close (WAL checkpoint) happen before exit.
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is shut down".into())
+}
+
+fn writer_loop(conn: Connection, rx: flume::Receiver<Box<dyn WriteJob>>, max_batch: usize) {
+    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = map(e);
+            for job in batch.drain(..) {
+                job.complete(Err(err.clone()));
+            }
+            continue;
+        }
+        let savepoints = batch.len() > 1;
+        for job in batch.iter_mut() {
+            job.run(&conn, savepoints);
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(map);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for job in batch.drain(..) {
+            job.complete(commit.clone());
+        }
+    }
+}
