@@ -1,1 +1,44 @@
-fn main() {}
+//! `tidings-loadgen`: runs benchmark scenarios against a real `tidings` server (one it
+//! starts itself from the same target directory, or one you name with `--url`) and
+//! writes each result as JSON under `bench-results/`.
+
+mod measure;
+mod scenarios;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tidings-loadgen", about = "Benchmark scenarios for Tidings")]
+struct Cli {
+    /// Where JSON results are written.
+    #[arg(long, default_value = "bench-results", global = true)]
+    out: PathBuf,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Authenticated `GET /v1/me`: peak requests/s, then latency at fixed offered rates.
+    Me(scenarios::me::Args),
+    /// The embedded store's durable write path: group commit against one commit per write.
+    StoreWrite(scenarios::store_write::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.out)?;
+    let (name, result) = match cli.scenario {
+        Scenario::Me(args) => ("me", scenarios::me::run(args).await?),
+        Scenario::StoreWrite(args) => ("store_write", scenarios::store_write::run(args).await?),
+    };
+    let path = cli.out.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&result)?)?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}

@@ -10,13 +10,18 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::password::PasswordConfig;
-use crate::auth::{self, token, LoginThrottle, PasswordHasher, ThrottleConfig, TokenClaims, TokenError};
+use crate::auth::{
+    self, token, LoginThrottle, PasswordHasher, ThrottleConfig, TokenClaims, TokenError,
+};
 use crate::clock::{rfc3339, Clock};
 use crate::config::AuthConfig;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{Id, Snowflake};
 use crate::model::device::DeviceView;
-use crate::model::{validate, App, AppCredentials, NewDevice, Platform, Preferences, PublicUser, User, UserPatch, UserRecord};
+use crate::model::{
+    validate, App, AppCredentials, NewDevice, Platform, Preferences, PublicUser, User, UserPatch,
+    UserRecord,
+};
 use crate::page::{decode_cursor, encode_cursor, Page};
 use crate::store::AccountStore;
 
@@ -178,7 +183,12 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn AccountStore>, ids: Arc<Ids>, clock: Arc<dyn Clock>, config: AuthConfig) -> Result<Self> {
+    pub fn new(
+        store: Arc<dyn AccountStore>,
+        ids: Arc<Ids>,
+        clock: Arc<dyn Clock>,
+        config: AuthConfig,
+    ) -> Result<Self> {
         let hasher = PasswordHasher::new(&PasswordConfig {
             memory_kib: config.argon2_memory_kib,
             iterations: config.argon2_iterations,
@@ -220,7 +230,10 @@ impl Accounts {
     pub async fn create_app(&self, name: &str) -> Result<AppCredentials> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(Error::validation("name", "app name must be 1-100 printable characters"));
+            return Err(Error::validation(
+                "name",
+                "app name must be 1-100 printable characters",
+            ));
         }
         let (app, credentials) = auth::generate_app(self.ids.next_id(), name, self.now_ms());
         self.store.insert_app(&app).await?;
@@ -243,14 +256,22 @@ impl Accounts {
         if let Some(app) = self.apps.by_key.read().get(key) {
             return Ok(Some(app.clone()));
         }
-        Ok(self.store.app_by_key(key).await?.map(|a| self.apps.remember(a)))
+        Ok(self
+            .store
+            .app_by_key(key)
+            .await?
+            .map(|a| self.apps.remember(a)))
     }
 
     async fn app_by_id(&self, id: Id) -> Result<Option<Arc<App>>> {
         if let Some(app) = self.apps.by_id.read().get(&id) {
             return Ok(Some(app.clone()));
         }
-        Ok(self.store.app_by_id(id).await?.map(|a| self.apps.remember(a)))
+        Ok(self
+            .store
+            .app_by_id(id)
+            .await?
+            .map(|a| self.apps.remember(a)))
     }
 
     /// The app named by a public key (`X-App-Key`), for signup and login.
@@ -282,7 +303,8 @@ impl Accounts {
             .app_by_id(claims.app)
             .await?
             .ok_or_else(|| Error::Unauthorized("the token's app does not exist".into()))?;
-        let claims = token::verify(bearer, &app.signing_key, self.now_ms() / 1000).map_err(to_error)?;
+        let claims =
+            token::verify(bearer, &app.signing_key, self.now_ms() / 1000).map_err(to_error)?;
         Ok(UserPrincipal {
             app,
             user_id: claims.sub,
@@ -308,7 +330,9 @@ impl Accounts {
 
     pub async fn signup(&self, app: &Arc<App>, req: SignupRequest) -> Result<SessionResponse> {
         if !self.config.open_signup {
-            return Err(Error::Forbidden("open signup is turned off for this server".into()));
+            return Err(Error::Forbidden(
+                "open signup is turned off for this server".into(),
+            ));
         }
         let username = validate::username(&req.username)?;
         validate::password(&req.password)?;
@@ -325,7 +349,12 @@ impl Accounts {
             },
         )?;
         // Fail fast on a taken name before paying for the hash.
-        if self.store.user_by_username(app.id, &record.username).await?.is_some() {
+        if self
+            .store
+            .user_by_username(app.id, &record.username)
+            .await?
+            .is_some()
+        {
             return Err(StoreError::Conflict("username".into()).into());
         }
         record.password_hash = Some(self.hasher.hash(&req.password).await?);
@@ -338,7 +367,12 @@ impl Accounts {
         })
     }
 
-    pub async fn login(&self, app: &Arc<App>, req: LoginRequest, ip: Option<IpAddr>) -> Result<SessionResponse> {
+    pub async fn login(
+        &self,
+        app: &Arc<App>,
+        req: LoginRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<SessionResponse> {
         let denied = || Error::Unauthorized("wrong username or password".into());
         // Names that could never exist are refused the same way as wrong passwords.
         let Ok(username) = validate::username(&req.username) else {
@@ -357,7 +391,8 @@ impl Accounts {
         let user = self.store.user_by_username(app.id, &username).await?;
         let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
         if !self.hasher.verify(&req.password, hash).await? {
-            self.throttle.record_failure(app.id, &username, ip, self.now_ms());
+            self.throttle
+                .record_failure(app.id, &username, ip, self.now_ms());
             return Err(denied());
         }
         self.throttle.record_success(app.id, &username);
@@ -392,14 +427,22 @@ impl Accounts {
     }
 
     pub async fn create_user(&self, app: &AppPrincipal, req: CreateUserRequest) -> Result<User> {
-        let username = req.username.as_deref().map(validate::username).transpose()?;
+        let username = req
+            .username
+            .as_deref()
+            .map(validate::username)
+            .transpose()?;
         if let Some(p) = &req.password {
             validate::password(p)?;
         }
         let mut record = self.new_record(app.app.id, String::new());
         record.username = username.unwrap_or_else(|| format!("u{}", record.id));
         apply_contact_fields(&mut record, &req)?;
-        record.external_id = req.external_id.as_deref().map(validate::external_id).transpose()?;
+        record.external_id = req
+            .external_id
+            .as_deref()
+            .map(validate::external_id)
+            .transpose()?;
         if let Some(p) = &req.password {
             record.password_hash = Some(self.hasher.hash(p).await?);
         }
@@ -407,7 +450,12 @@ impl Accounts {
         Ok(User::from(&record))
     }
 
-    pub async fn mint_token(&self, app: &AppPrincipal, user: Id, req: MintTokenRequest) -> Result<TokenResponse> {
+    pub async fn mint_token(
+        &self,
+        app: &AppPrincipal,
+        user: Id,
+        req: MintTokenRequest,
+    ) -> Result<TokenResponse> {
         let ttl = req.ttl_secs.unwrap_or(self.config.token_ttl_secs);
         if ttl == 0 || ttl > self.config.token_ttl_secs {
             return Err(Error::validation(
@@ -430,7 +478,9 @@ impl Accounts {
     pub async fn me(&self, me: &UserPrincipal) -> Result<User> {
         match self.store.user_by_id(me.app.id, me.user_id).await? {
             Some(u) => Ok(User::from(&u)),
-            None => Err(Error::Unauthorized("the token's user no longer exists".into())),
+            None => Err(Error::Unauthorized(
+                "the token's user no longer exists".into(),
+            )),
         }
     }
 
@@ -454,12 +504,23 @@ impl Accounts {
         })
     }
 
-    pub async fn search(&self, caller: &Principal, query: &str, cursor: Option<&str>, limit: u32) -> Result<Page<UserView>> {
+    pub async fn search(
+        &self,
+        caller: &Principal,
+        query: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<UserView>> {
         let prefix = query.trim().to_ascii_lowercase();
         if prefix.len() > validate::USERNAME_MAX
-            || !prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
         {
-            return Err(Error::validation("query", "query must be the start of a username"));
+            return Err(Error::validation(
+                "query",
+                "query must be the start of a username",
+            ));
         }
         let after = cursor.map(|c| decode_cursor("after", c)).transpose()?;
         // One extra row tells whether another page exists.
@@ -485,9 +546,17 @@ impl Accounts {
 
     // ---- devices --------------------------------------------------------------------
 
-    pub async fn register_device(&self, me: &UserPrincipal, req: RegisterDeviceRequest) -> Result<DeviceView> {
+    pub async fn register_device(
+        &self,
+        me: &UserPrincipal,
+        req: RegisterDeviceRequest,
+    ) -> Result<DeviceView> {
         let token = validate::device_token(&req.token)?;
-        let topic = req.topic.as_deref().map(validate::device_topic).transpose()?;
+        let topic = req
+            .topic
+            .as_deref()
+            .map(validate::device_topic)
+            .transpose()?;
         let device = self
             .store
             .upsert_device(&NewDevice {
@@ -524,13 +593,20 @@ impl Accounts {
         Ok(self.store.preferences(app, user).await?.unwrap_or_default())
     }
 
-    pub async fn put_preferences(&self, app: Id, user: Id, mut prefs: Preferences) -> Result<Preferences> {
+    pub async fn put_preferences(
+        &self,
+        app: Id,
+        user: Id,
+        mut prefs: Preferences,
+    ) -> Result<Preferences> {
         prefs.validate()?;
         if let Some(q) = &mut prefs.quiet_hours {
             q.timezone = validate::timezone(&q.timezone)?;
         }
         self.require_user(app, user).await?;
-        self.store.put_preferences(app, user, &prefs, self.now_ms()).await?;
+        self.store
+            .put_preferences(app, user, &prefs, self.now_ms())
+            .await?;
         Ok(prefs)
     }
 }
@@ -544,11 +620,19 @@ pub enum UserView {
 }
 
 fn apply_contact_fields(record: &mut UserRecord, req: &CreateUserRequest) -> Result<()> {
-    record.display_name = req.display_name.as_deref().map(validate::display_name).transpose()?;
+    record.display_name = req
+        .display_name
+        .as_deref()
+        .map(validate::display_name)
+        .transpose()?;
     record.email = req.email.as_deref().map(validate::email).transpose()?;
     record.phone = req.phone.as_deref().map(validate::phone).transpose()?;
     record.locale = req.locale.as_deref().map(validate::locale).transpose()?;
-    record.timezone = req.timezone.as_deref().map(validate::timezone).transpose()?;
+    record.timezone = req
+        .timezone
+        .as_deref()
+        .map(validate::timezone)
+        .transpose()?;
     record.avatar_url = req
         .avatar_url
         .as_deref()
@@ -558,8 +642,12 @@ fn apply_contact_fields(record: &mut UserRecord, req: &CreateUserRequest) -> Res
 }
 
 fn validate_patch(req: UpdateMeRequest) -> Result<UserPatch> {
-    fn field(v: Option<Option<String>>, f: impl Fn(&str) -> Result<String>) -> Result<Option<Option<String>>> {
-        v.map(|inner| inner.as_deref().map(&f).transpose()).transpose()
+    fn field(
+        v: Option<Option<String>>,
+        f: impl Fn(&str) -> Result<String>,
+    ) -> Result<Option<Option<String>>> {
+        v.map(|inner| inner.as_deref().map(&f).transpose())
+            .transpose()
     }
     Ok(UserPatch {
         display_name: field(req.display_name, validate::display_name)?,

@@ -223,10 +223,11 @@ impl Config {
                 path: path.to_owned(),
                 source,
             })?;
-            let table: toml::Table = toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                path: path.to_owned(),
-                source,
-            })?;
+            let table: toml::Table =
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })?;
             merge(&mut merged, serde_json::to_value(table).map_err(invalid)?);
         }
         let mut warnings = Vec::new();
@@ -273,18 +274,27 @@ impl Config {
             }
         }
         if !matches!(self.sqlite.synchronous.as_str(), "full" | "normal") {
-            return Err(ConfigError::Invalid("sqlite.synchronous must be 'full' or 'normal'".into()));
+            return Err(ConfigError::Invalid(
+                "sqlite.synchronous must be 'full' or 'normal'".into(),
+            ));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
-            return Err(ConfigError::Invalid("log_format must be 'text' or 'json'".into()));
+            return Err(ConfigError::Invalid(
+                "log_format must be 'text' or 'json'".into(),
+            ));
         }
         let l = &self.limits;
-        if l.body_bytes == 0 || l.page_max == 0 || l.page_default == 0 || l.page_default > l.page_max {
+        if l.body_bytes == 0
+            || l.page_max == 0
+            || l.page_default == 0
+            || l.page_default > l.page_max
+        {
             return Err(ConfigError::Invalid(
                 "limits: body_bytes and page_max must be positive and page_default at most page_max".into(),
             ));
         }
-        if self.sqlite.readers == 0 || self.sqlite.max_batch == 0 || self.sqlite.queue_capacity == 0 {
+        if self.sqlite.readers == 0 || self.sqlite.max_batch == 0 || self.sqlite.queue_capacity == 0
+        {
             return Err(ConfigError::Invalid(
                 "sqlite: readers, max_batch and queue_capacity must be positive".into(),
             ));
@@ -323,7 +333,12 @@ fn merge(base: &mut Value, over: Value) {
 
 /// Sets `path` in `merged` from an environment string, typed like the default at that
 /// path. `Ok(false)` when no such option exists. Under `providers` any path is allowed.
-fn set_from_env(merged: &mut Value, defaults: &Value, path: &[String], raw: &str) -> Result<bool, String> {
+fn set_from_env(
+    merged: &mut Value,
+    defaults: &Value,
+    path: &[String],
+    raw: &str,
+) -> Result<bool, String> {
     let free_form = path.first().is_some_and(|p| p == "providers") && path.len() > 1;
     let mut default = Some(defaults);
     for segment in path {
@@ -336,7 +351,10 @@ fn set_from_env(merged: &mut Value, defaults: &Value, path: &[String], raw: &str
             _ => return Err(format!("expected true or false, got {raw:?}")),
         }),
         Some(Value::Number(_)) => {
-            let n: serde_json::Number = raw.trim().parse().map_err(|_| format!("expected a number, got {raw:?}"))?;
+            let n: serde_json::Number = raw
+                .trim()
+                .parse()
+                .map_err(|_| format!("expected a number, got {raw:?}"))?;
             Value::Number(n)
         }
         Some(Value::Object(_)) | Some(Value::Array(_)) => {
@@ -362,7 +380,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -418,8 +439,23 @@ mod tests {
         let file = dir.join("t.toml");
         std::fs::write(&file, "lisen = '0.0.0.0:9000'\n").unwrap();
         assert!(Config::load(Some(&file), env(&[]), &Overrides::default()).is_err());
-        assert!(Config::load(None, env(&[("TIDINGS_NODE_ID", "2000")]), &Overrides::default()).is_err());
-        assert!(Config::load(None, env(&[("TIDINGS_NODE_ID", "abc")]), &Overrides::default()).is_err());
-        assert!(Config::load(None, env(&[("TIDINGS_DATABASE_URL", "mysql://x")]), &Overrides::default()).is_err());
+        assert!(Config::load(
+            None,
+            env(&[("TIDINGS_NODE_ID", "2000")]),
+            &Overrides::default()
+        )
+        .is_err());
+        assert!(Config::load(
+            None,
+            env(&[("TIDINGS_NODE_ID", "abc")]),
+            &Overrides::default()
+        )
+        .is_err());
+        assert!(Config::load(
+            None,
+            env(&[("TIDINGS_DATABASE_URL", "mysql://x")]),
+            &Overrides::default()
+        )
+        .is_err());
     }
 }

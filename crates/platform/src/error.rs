@@ -52,9 +52,15 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     #[error("{detail}")]
-    RateLimited { detail: String, retry_after_secs: u64 },
+    RateLimited {
+        detail: String,
+        retry_after_secs: u64,
+    },
     #[error("{detail}")]
-    Unavailable { detail: String, retry_after_secs: u64 },
+    Unavailable {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// A fault of ours, not the caller's; the detail is logged, not sent.
     #[error("{0}")]
     Internal(String),

@@ -89,7 +89,9 @@ impl<'de> Deserialize<'de> for Id {
             // Accept integers too: a client that loses nothing below 2^53 should not
             // be refused for sending a number.
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Id, E> {
-                i64::try_from(v).map(Id).map_err(|_| E::custom(ParseIdError))
+                i64::try_from(v)
+                    .map(Id)
+                    .map_err(|_| E::custom(ParseIdError))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Id, E> {
                 if v >= 0 {
@@ -155,14 +157,17 @@ impl<C: Clock> Snowflake<C> {
                 // last one. A full sequence rolls into the following millisecond.
                 current + 1
             };
-            match self
-                .state
-                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => {
                     let ms = next >> SEQUENCE_BITS;
                     let seq = next & SEQUENCE_MASK;
-                    let raw = (ms << (NODE_BITS + SEQUENCE_BITS)) | (self.node << SEQUENCE_BITS) | seq;
+                    let raw =
+                        (ms << (NODE_BITS + SEQUENCE_BITS)) | (self.node << SEQUENCE_BITS) | seq;
                     return Id(raw as i64);
                 }
                 Err(seen) => current = seen,
@@ -241,7 +246,16 @@ mod tests {
     #[test]
     fn parsing_is_strict() {
         assert_eq!("123".parse::<Id>(), Ok(Id(123)));
-        for bad in ["", "-1", "+1", "01", "1.0", "abc", "99999999999999999999", " 1"] {
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "01",
+            "1.0",
+            "abc",
+            "99999999999999999999",
+            " 1",
+        ] {
             assert!(bad.parse::<Id>().is_err(), "{bad}");
         }
         let json = serde_json::to_string(&Id(9_007_199_254_740_993)).unwrap();

@@ -1,0 +1,9 @@
+//! The `tidings` server: wires the platform, the stores and the services into one
+//! HTTP/WebSocket node.
+
+pub mod backend;
+pub mod http;
+pub mod server;
+pub mod state;
+
+pub use server::{build_state, Server, StartError};

@@ -1,6 +1,8 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use tidings_platform::model::{App, Device, NewDevice, Platform, Preferences, UserPatch, UserRecord};
+use tidings_platform::model::{
+    App, Device, NewDevice, Platform, Preferences, UserPatch, UserRecord,
+};
 use tidings_platform::store::{AccountStore, StoreResult};
 use tidings_platform::{Id, StoreError};
 
@@ -51,7 +53,11 @@ fn device_from_row(r: &Row<'_>) -> rusqlite::Result<Device> {
         app_id: Id(r.get(1)?),
         user_id: Id(r.get(2)?),
         platform: Platform::parse(&platform).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, "unknown platform".into())
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                "unknown platform".into(),
+            )
         })?,
         token: r.get(4)?,
         topic: r.get(5)?,
@@ -64,9 +70,11 @@ const APP_COLUMNS: &str = "id, name, key, secret_sha256, signing_key, created_at
 const DEVICE_COLUMNS: &str = "id, app_id, user_id, platform, token, topic, created_at, updated_at";
 
 fn user_by_id(conn: &Connection, app: Id, id: Id) -> rusqlite::Result<Option<UserRecord>> {
-    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND id = ?2"))?
-        .query_row(params![app.0, id.0], user_from_row)
-        .optional()
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![app.0, id.0], user_from_row)
+    .optional()
 }
 
 #[async_trait]
@@ -157,16 +165,23 @@ impl AccountStore for SqliteStore {
     }
 
     async fn user_by_id(&self, app: Id, id: Id) -> StoreResult<Option<UserRecord>> {
-        self.readers.read(move |c| user_by_id(c, app, id).map_err(map)).await
+        self.readers
+            .read(move |c| user_by_id(c, app, id).map_err(map))
+            .await
     }
 
     async fn user_by_username(&self, app: Id, username: &str) -> StoreResult<Option<UserRecord>> {
         let username = username.to_owned();
         self.readers
             .read(move |c| {
-                c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND username = ?2"))
-                    .and_then(|mut s| s.query_row(params![app.0, username], user_from_row).optional())
-                    .map_err(map)
+                c.prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND username = ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_row(params![app.0, username], user_from_row)
+                        .optional()
+                })
+                .map_err(map)
             })
             .await
     }
@@ -200,7 +215,13 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn update_user(&self, app: Id, id: Id, patch: &UserPatch, now_ms: i64) -> StoreResult<Option<UserRecord>> {
+    async fn update_user(
+        &self,
+        app: Id,
+        id: Id,
+        patch: &UserPatch,
+        now_ms: i64,
+    ) -> StoreResult<Option<UserRecord>> {
         let patch = patch.clone();
         self.writer
             .write(move |c| {
@@ -235,7 +256,13 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn search_users(&self, app: Id, prefix: &str, after: Option<&str>, limit: u32) -> StoreResult<Vec<UserRecord>> {
+    async fn search_users(
+        &self,
+        app: Id,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>> {
         // Usernames are ASCII below DEL, so [prefix, prefix || DEL) is exactly the
         // names that start with prefix, and it walks the (app_id, username) index.
         let low = match after {
@@ -294,15 +321,23 @@ impl AccountStore for SqliteStore {
     async fn delete_device(&self, app: Id, user: Id, id: Id) -> StoreResult<bool> {
         self.writer
             .write(move |c| {
-                c.prepare_cached("DELETE FROM devices WHERE app_id = ?1 AND user_id = ?2 AND id = ?3")
-                    .and_then(|mut s| s.execute(params![app.0, user.0, id.0]))
-                    .map(|n| n > 0)
-                    .map_err(map)
+                c.prepare_cached(
+                    "DELETE FROM devices WHERE app_id = ?1 AND user_id = ?2 AND id = ?3",
+                )
+                .and_then(|mut s| s.execute(params![app.0, user.0, id.0]))
+                .map(|n| n > 0)
+                .map_err(map)
             })
             .await
     }
 
-    async fn disable_device(&self, app: Id, platform: Platform, token: &str, now_ms: i64) -> StoreResult<bool> {
+    async fn disable_device(
+        &self,
+        app: Id,
+        platform: Platform,
+        token: &str,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
         let token = token.to_owned();
         self.writer
             .write(move |c| {
@@ -326,11 +361,20 @@ impl AccountStore for SqliteStore {
                     .map_err(map)
             })
             .await?;
-        body.map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Backend(format!("stored preferences: {e}"))))
-            .transpose()
+        body.map(|b| {
+            serde_json::from_str(&b)
+                .map_err(|e| StoreError::Backend(format!("stored preferences: {e}")))
+        })
+        .transpose()
     }
 
-    async fn put_preferences(&self, app: Id, user: Id, prefs: &Preferences, now_ms: i64) -> StoreResult<()> {
+    async fn put_preferences(
+        &self,
+        app: Id,
+        user: Id,
+        prefs: &Preferences,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         let body = serde_json::to_string(prefs).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.writer
             .write(move |c| {

@@ -28,8 +28,9 @@ impl SqliteStore {
     /// date.
     pub fn open(path: &Path, config: &SqliteConfig) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
         let mut conn = Connection::open(path).map_err(map)?;
         configure(&conn, config, false).map_err(map)?;
@@ -38,13 +39,16 @@ impl SqliteStore {
         for _ in 0..config.readers {
             let c = Connection::open_with_flags(
                 path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
             )
             .map_err(map)?;
             configure(&c, config, true).map_err(map)?;
             read_conns.push(c);
         }
-        let spawn_err = |e: std::io::Error| StoreError::Backend(format!("cannot start sqlite thread: {e}"));
+        let spawn_err =
+            |e: std::io::Error| StoreError::Backend(format!("cannot start sqlite thread: {e}"));
         let writer = Writer::start(
             conn,
             WriterOptions {

@@ -3,7 +3,10 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(&str, &str)] = &[("0001_accounts", include_str!("../migrations/0001_accounts.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_accounts",
+    include_str!("../migrations/0001_accounts.sql"),
+)];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

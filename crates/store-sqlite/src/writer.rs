@@ -79,7 +79,11 @@ pub(crate) struct WriterOptions {
 impl Writer {
     pub(crate) fn start(conn: Connection, options: WriterOptions) -> std::io::Result<Self> {
         let (tx, rx) = flume::bounded::<Box<dyn WriteJob>>(options.queue_capacity);
-        let max_batch = if options.group_commit { options.max_batch.max(1) } else { 1 };
+        let max_batch = if options.group_commit {
+            options.max_batch.max(1)
+        } else {
+            1
+        };
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, max_batch))?;

@@ -65,8 +65,13 @@ impl PasswordHasher {
         let phc = phc.map_or_else(|| self.decoy.to_string(), str::to_owned);
         let password = password.to_owned();
         let matched = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&phc).map_err(|e| Error::Internal(format!("stored hash: {e}")))?;
-            Ok::<_, Error>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            let parsed = PasswordHash::new(&phc)
+                .map_err(|e| Error::Internal(format!("stored hash: {e}")))?;
+            Ok::<_, Error>(
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok(),
+            )
         })
         .await
         .map_err(|e| Error::Internal(format!("password verification task: {e}")))??;

@@ -63,7 +63,13 @@ impl LoginThrottle {
     }
 
     /// `Err(wait_ms)` when this attempt must be refused without checking the password.
-    pub fn check(&self, app: Id, username: &str, ip: Option<IpAddr>, now_ms: i64) -> Result<(), i64> {
+    pub fn check(
+        &self,
+        app: Id,
+        username: &str,
+        ip: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Result<(), i64> {
         if let Some(ip) = ip {
             if let Some(r) = self.ips.lock().get(&ip) {
                 if r.failures >= self.config.ip_failures && r.until_ms > now_ms {
@@ -88,7 +94,10 @@ impl LoginThrottle {
             r.failures = r.failures.saturating_add(1);
             if r.failures > c.free_failures {
                 let doublings = (r.failures - c.free_failures - 1).min(30);
-                let delay = c.base_delay_ms.saturating_mul(1i64 << doublings).min(c.max_delay_ms);
+                let delay = c
+                    .base_delay_ms
+                    .saturating_mul(1i64 << doublings)
+                    .min(c.max_delay_ms);
                 r.until_ms = now_ms + delay;
             } else {
                 // Remember the failures for a while even without a lock-out.
@@ -116,14 +125,19 @@ impl LoginThrottle {
 
 /// Keeps a map under `max`: first drops what has expired, then, if still full, the
 /// entries closest to expiry.
-fn evict_if_full<K: Clone + Eq + std::hash::Hash>(map: &mut HashMap<K, Record>, max: usize, now_ms: i64) {
+fn evict_if_full<K: Clone + Eq + std::hash::Hash>(
+    map: &mut HashMap<K, Record>,
+    max: usize,
+    now_ms: i64,
+) {
     if map.len() < max {
         return;
     }
     // Keep failure counts for an hour past their lock so a slow guesser still escalates.
     map.retain(|_, r| r.until_ms + 3_600_000 > now_ms);
     if map.len() >= max {
-        let mut by_expiry: Vec<(K, i64)> = map.iter().map(|(k, r)| (k.clone(), r.until_ms)).collect();
+        let mut by_expiry: Vec<(K, i64)> =
+            map.iter().map(|(k, r)| (k.clone(), r.until_ms)).collect();
         by_expiry.sort_by_key(|(_, until)| *until);
         for (k, _) in by_expiry.into_iter().take(map.len() - max / 2) {
             map.remove(&k);
@@ -165,7 +179,11 @@ mod tests {
             now += 10_000;
             t.record_failure(app, "bob", None, now);
         }
-        assert_eq!(t.check(app, "bob", None, now), Err(8000), "capped at max_delay");
+        assert_eq!(
+            t.check(app, "bob", None, now),
+            Err(8000),
+            "capped at max_delay"
+        );
         // Other accounts and other apps are unaffected; success clears.
         assert!(t.check(app, "alice", None, now).is_ok());
         assert!(t.check(Id(2), "bob", None, now).is_ok());
@@ -181,7 +199,9 @@ mod tests {
             t.record_failure(Id(1), &format!("user{i}"), Some(ip), 100);
         }
         assert_eq!(t.check(Id(1), "fresh", Some(ip), 200), Err(59_900));
-        assert!(t.check(Id(1), "fresh", Some("10.9.9.9".parse().unwrap()), 200).is_ok());
+        assert!(t
+            .check(Id(1), "fresh", Some("10.9.9.9".parse().unwrap()), 200)
+            .is_ok());
         assert!(t.check(Id(1), "fresh", Some(ip), 60_100).is_ok());
     }
 

@@ -58,7 +58,9 @@ pub fn peek(token: &str) -> Result<TokenClaims, TokenError> {
     if header != encoded_header() || payload.len() > 1024 {
         return Err(TokenError::Malformed);
     }
-    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
 }
 
@@ -66,7 +68,9 @@ pub fn peek(token: &str) -> Result<TokenClaims, TokenError> {
 pub fn verify(token: &str, key: &[u8], now_secs: i64) -> Result<TokenClaims, TokenError> {
     let claims = peek(token)?;
     let (signing_input, sig) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
-    let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| TokenError::Malformed)?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| TokenError::Malformed)?;
     let mut m = <Hmac<Sha256>>::new_from_slice(key).map_err(|_| TokenError::BadSignature)?;
     m.update(signing_input.as_bytes());
     m.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
@@ -108,11 +112,24 @@ mod tests {
         let t = sign(&claims(1000), b"key");
         assert_eq!(verify(&t, b"other", 500), Err(TokenError::BadSignature));
         assert_eq!(verify(&t, b"key", 1000), Err(TokenError::Expired));
-        let forged_claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&TokenClaims { sub: Id(21), ..claims(1000) }).unwrap());
+        let forged_claims = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&TokenClaims {
+                sub: Id(21),
+                ..claims(1000)
+            })
+            .unwrap(),
+        );
         let mut parts: Vec<&str> = t.split('.').collect();
         parts[1] = &forged_claims;
-        assert_eq!(verify(&parts.join("."), b"key", 500), Err(TokenError::BadSignature));
-        let none_alg = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), parts[2]);
+        assert_eq!(
+            verify(&parts.join("."), b"key", 500),
+            Err(TokenError::BadSignature)
+        );
+        let none_alg = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            parts[2]
+        );
         assert_eq!(verify(&none_alg, b"key", 500), Err(TokenError::Malformed));
         assert_eq!(verify("garbage", b"key", 500), Err(TokenError::Malformed));
     }

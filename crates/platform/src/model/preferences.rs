@@ -6,7 +6,9 @@ use utoipa::ToSchema;
 use crate::error::{Error, Result};
 
 /// A delivery channel, as named in preferences and send requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Push,
@@ -17,7 +19,13 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 5] = [Self::Push, Self::Sms, Self::Email, Self::InApp, Self::Webhook];
+    pub const ALL: [Channel; 5] = [
+        Self::Push,
+        Self::Sms,
+        Self::Email,
+        Self::InApp,
+        Self::Webhook,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,7 +120,10 @@ impl Preferences {
         }
         if let Some(q) = &self.quiet_hours {
             parse_hh_mm(&q.start).ok_or_else(|| {
-                Error::validation("quiet_hours.start", "start must be HH:MM on a 24-hour clock")
+                Error::validation(
+                    "quiet_hours.start",
+                    "start must be HH:MM on a 24-hour clock",
+                )
             })?;
             parse_hh_mm(&q.end).ok_or_else(|| {
                 Error::validation("quiet_hours.end", "end must be HH:MM on a 24-hour clock")

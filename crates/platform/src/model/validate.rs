@@ -45,7 +45,10 @@ pub fn password(raw: &str) -> Result<()> {
 
 pub fn display_name(raw: &str) -> Result<String> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > DISPLAY_NAME_MAX || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > DISPLAY_NAME_MAX
+        || name.chars().any(char::is_control)
+    {
         return Err(Error::validation(
             "display_name",
             format!("display_name must be 1-{DISPLAY_NAME_MAX} printable characters"),
@@ -67,7 +70,9 @@ pub fn email(raw: &str) -> Result<String> {
     let local_ok = !local.is_empty()
         && local.len() <= 64
         && !local.contains('@')
-        && local.chars().all(|c| c.is_ascii_graphic() || !c.is_ascii() && !c.is_control());
+        && local
+            .chars()
+            .all(|c| c.is_ascii_graphic() || !c.is_ascii() && !c.is_control());
     let domain = domain.to_ascii_lowercase();
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
@@ -76,7 +81,8 @@ pub fn email(raw: &str) -> Result<String> {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
         });
     if !local_ok || !domain_ok {
         return Err(bad());
@@ -111,7 +117,12 @@ pub fn phone(raw: &str) -> Result<String> {
 /// A BCP 47 language tag such as `en`, `ko`, `pt-BR` or `zh-Hant-TW`, normalised to
 /// the usual casing (language lower, region upper, script title).
 pub fn locale(raw: &str) -> Result<String> {
-    let bad = || Error::validation("locale", "locale must be a language tag such as 'en' or 'pt-BR'");
+    let bad = || {
+        Error::validation(
+            "locale",
+            "locale must be a language tag such as 'en' or 'pt-BR'",
+        )
+    };
     let s = raw.trim().replace('_', "-");
     let mut parts = s.split('-');
     let lang = parts.next().ok_or_else(bad)?;
@@ -122,7 +133,10 @@ pub fn locale(raw: &str) -> Result<String> {
     let mut count = 0;
     for part in parts {
         count += 1;
-        if count > 4 || !(2..=8).contains(&part.len()) || !part.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if count > 4
+            || !(2..=8).contains(&part.len())
+            || !part.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return Err(bad());
         }
         out.push('-');
@@ -145,7 +159,12 @@ pub fn timezone(raw: &str) -> Result<String> {
         .trim()
         .parse()
         .or_else(|_| chrono_tz::Tz::from_str_insensitive(raw.trim()))
-        .map_err(|_| Error::validation("timezone", "timezone must be an IANA name such as 'Asia/Seoul'"))?;
+        .map_err(|_| {
+            Error::validation(
+                "timezone",
+                "timezone must be an IANA name such as 'Asia/Seoul'",
+            )
+        })?;
     Ok(tz.name().to_string())
 }
 
@@ -208,7 +227,13 @@ mod tests {
     #[test]
     fn usernames() {
         assert_eq!(username("Alice_1.x").unwrap(), "alice_1.x");
-        for bad in ["ab", "a b c", "toolongtoolongtoolongtoolongtoolong", "héllo", "bob!"] {
+        for bad in [
+            "ab",
+            "a b c",
+            "toolongtoolongtoolongtoolongtoolong",
+            "héllo",
+            "bob!",
+        ] {
             assert!(username(bad).is_err(), "{bad}");
         }
     }
@@ -217,7 +242,14 @@ mod tests {
     fn phones() {
         assert_eq!(phone("+82 10-1234-5678").unwrap(), "+821012345678");
         assert_eq!(phone("+1 (415) 555-0100").unwrap(), "+14155550100");
-        for bad in ["01012345678", "+0123456789", "+12", "+1234567890123456", "+1415abc0100", ""] {
+        for bad in [
+            "01012345678",
+            "+0123456789",
+            "+12",
+            "+1234567890123456",
+            "+1415abc0100",
+            "",
+        ] {
             assert!(phone(bad).is_err(), "{bad}");
         }
     }
@@ -225,7 +257,14 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email(" Bob@Example.COM ").unwrap(), "Bob@example.com");
-        for bad in ["bob", "bob@", "@example.com", "bob@localhost", "bob@-x.com", "a b@x.com"] {
+        for bad in [
+            "bob",
+            "bob@",
+            "@example.com",
+            "bob@localhost",
+            "bob@-x.com",
+            "a b@x.com",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }

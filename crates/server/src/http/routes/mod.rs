@@ -1,0 +1,4 @@
+pub mod health;
+pub mod me;
+pub mod sessions;
+pub mod users;

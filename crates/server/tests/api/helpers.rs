@@ -1,0 +1,218 @@
+use tidings_client::{AppCredentials, Client, CreateUser, User};
+use tidings_platform::config::{Config, Overrides};
+use tidings_server::state::AppState;
+use tidings_server::Server;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    /// Anonymous client.
+    pub client: Client,
+    /// The first app's backend.
+    pub app: Client,
+    pub creds: AppCredentials,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _guard: Guard,
+}
+
+enum Guard {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Schema { url: String, schema: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Schema { url, schema } = self {
+            let (url, schema) = (url.clone(), schema.clone());
+            // A fresh runtime on a fresh thread: the test's runtime may be shutting down.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(tidings_store_postgres::drop_schema(&url, &schema));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+fn test_config(backend: Backend) -> Option<(Config, Guard)> {
+    let (mut config, _) = Config::load(
+        None,
+        Vec::<(String, String)>::new(),
+        &Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: None,
+        },
+    )
+    .expect("default config");
+    let guard = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            config.data_dir = dir.path().to_owned();
+            Guard::Dir(dir)
+        }
+        Backend::Postgres => {
+            let url = std::env::var("TIDINGS_TEST_DATABASE_URL").ok()?;
+            let schema = format!("api_{:016x}", rand::random::<u64>());
+            config.database_url = Some(url.clone());
+            config.database_schema = Some(schema.clone());
+            config.postgres.max_connections = 4;
+            Guard::Schema { url, schema }
+        }
+    };
+    Some((config, guard))
+}
+
+/// Starts a server on a fresh store. `None` when the backend is not configured here.
+pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let (mut config, guard) = test_config(backend)?;
+    tweak(&mut config);
+    let server = Server::build(config).await.expect("server starts");
+    let creds = server
+        .first_app()
+        .cloned()
+        .expect("a fresh store creates the first app");
+    let base = format!("http://{}", server.local_addr());
+    let state = server.state().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        server
+            .run_until(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+    });
+    let client = Client::new(&base).expect("client");
+    let creds = AppCredentials {
+        app_id: creds.app_id.to_string(),
+        app_key: creds.app_key,
+        app_secret: creds.app_secret,
+    };
+    Some(TestApp {
+        app: client.as_app(&creds.app_key, &creds.app_secret),
+        client,
+        base,
+        creds,
+        state,
+        shutdown: Some(tx),
+        server: Some(handle),
+        _guard: guard,
+    })
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, |_| {}).await
+}
+
+impl TestApp {
+    /// A user created by the app, and a client acting as them.
+    pub async fn user(&self, username: &str) -> (User, Client) {
+        let user = self
+            .app
+            .create_user(&CreateUser {
+                username: Some(username.into()),
+                email: Some(format!("{username}@example.com")),
+                ..Default::default()
+            })
+            .await
+            .expect("create user");
+        let token = self
+            .app
+            .mint_token(&user.id, None)
+            .await
+            .expect("mint token");
+        (user, self.client.as_user(&token.token))
+    }
+
+    /// Another app on the same server, as its backend.
+    pub async fn second_app(&self) -> Client {
+        let creds = self
+            .state
+            .accounts
+            .create_app("second")
+            .await
+            .expect("create app");
+        self.client.as_app(&creds.app_key, &creds.app_secret)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.expect("server task");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts that `err` is an API error with this status and code.
+#[track_caller]
+pub fn assert_problem(err: tidings_client::Error, status: u16, code: &str) {
+    match err {
+        tidings_client::Error::Api {
+            status: s, problem, ..
+        } => {
+            assert_eq!((s, problem.code.as_str()), (status, code), "{problem:?}");
+            assert_eq!(problem.status, status);
+            assert!(
+                problem.kind.starts_with("urn:tidings:problem:"),
+                "{problem:?}"
+            );
+            assert!(!problem.title.is_empty());
+        }
+        other => panic!("expected a {status} {code} problem, got {other:?}"),
+    }
+}
+
+/// Runs each listed `async fn(TestApp)` of the calling module on every backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await.expect("sqlite");
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await else {
+                        eprintln!("skipped: TIDINGS_TEST_DATABASE_URL is not set");
+                        return;
+                    };
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}

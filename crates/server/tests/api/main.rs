@@ -1,0 +1,12 @@
+//! The API suite: the real server on port 0, spoken to over HTTP by the real client.
+//! Every test in a module listed through `on_both_backends!` runs on SQLite and, when
+//! `TIDINGS_TEST_DATABASE_URL` is set, on PostgreSQL as well.
+
+mod helpers;
+
+mod bad_input;
+mod binary;
+mod isolation;
+mod operations;
+mod sessions;
+mod users;
