@@ -1,1 +1,5 @@
+//! The notification service.
 
+pub mod provider;
+pub mod providers;
+pub mod settings;

@@ -118,15 +118,17 @@ pub fn router(state: AppState) -> Router {
                 "this route does not take that method",
             )
         })
-        .layer(middleware::from_fn(problem_for_every_error))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        // Inner to outer. The problem rewrite wraps the timeout so a timed-out
+        // request is a problem too; metrics wrap both so they count what was sent.
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(limits.request_timeout_secs),
+        ))
+        .layer(middleware::from_fn(problem_for_every_error))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
         ))
         .layer(tower::limit::ConcurrencyLimitLayer::new(
             limits.max_concurrent_requests,
