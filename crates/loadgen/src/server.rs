@@ -35,15 +35,17 @@ impl ServerProcess {
         let mut cmd = Command::new(sibling_binary()?);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
-            .env("TIDINGS_LOG", "warn,tidings_server=info")
+            .env("TIDINGS_LOG", "warn,tidings=info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().context("spawning tidings serve")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let stderr = child.stderr.take().context("stderr")?;
+        let child = cmd.spawn().context("spawning tidings serve")?;
+        // Own the child from here on, so every early return below kills it.
+        let mut guard = ChildGuard(Some(child));
+        let stdout = guard.child().stdout.take().context("stdout")?;
+        let stderr = guard.child().stderr.take().context("stderr")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -66,7 +68,7 @@ impl ServerProcess {
             .context("addr")?
             .to_owned();
         Ok(Self {
-            child,
+            child: guard.disarm(),
             base_url: format!("http://{addr}"),
             creds,
             _dir: dir,
@@ -75,6 +77,28 @@ impl ServerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// Kills the child unless disarmed: a start that fails half-way leaves no server.
+struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("guard holds the child until disarmed")
+    }
+
+    fn disarm(mut self) -> Child {
+        self.0.take().expect("guard holds the child until disarmed")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
