@@ -254,6 +254,142 @@ impl Client {
         )
         .await
     }
+
+    // ---- notifications --------------------------------------------------------------
+
+    /// `POST /v1/notifications` with a body built by the caller (see the contract).
+    pub async fn send_notification(&self, body: &serde_json::Value) -> Result<SendAccepted, Error> {
+        self.with_body(Method::POST, "/v1/notifications", body)
+            .await
+    }
+
+    pub async fn notification(&self, id: &str) -> Result<NotificationStatus, Error> {
+        self.get(&format!("/v1/notifications/{id}")).await
+    }
+
+    pub async fn track(&self, notification_id: &str, kind: &str) -> Result<(), Error> {
+        let body = serde_json::json!({ "type": kind });
+        self.send_empty(
+            self.request(
+                Method::POST,
+                &format!("/v1/notifications/{notification_id}/events"),
+            )
+            .json(&body),
+        )
+        .await
+    }
+
+    pub async fn put_template(
+        &self,
+        name: &str,
+        template: &serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
+        self.with_body(Method::PUT, &format!("/v1/templates/{name}"), template)
+            .await
+    }
+
+    pub async fn template(&self, name: &str) -> Result<serde_json::Value, Error> {
+        self.get(&format!("/v1/templates/{name}")).await
+    }
+
+    pub async fn delete_template(&self, name: &str) -> Result<(), Error> {
+        self.send_empty(self.request(Method::DELETE, &format!("/v1/templates/{name}")))
+            .await
+    }
+
+    pub async fn subscribe(&self, user_id: &str, topic: &str) -> Result<(), Error> {
+        self.send_empty(self.request(Method::PUT, &format!("/v1/users/{user_id}/topics/{topic}")))
+            .await
+    }
+
+    pub async fn unsubscribe(&self, user_id: &str, topic: &str) -> Result<(), Error> {
+        self.send_empty(self.request(
+            Method::DELETE,
+            &format!("/v1/users/{user_id}/topics/{topic}"),
+        ))
+        .await
+    }
+
+    pub async fn inbox(
+        &self,
+        limit: Option<u32>,
+        before: Option<&str>,
+    ) -> Result<InboxPage, Error> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(l) = limit {
+            params.push(("limit", l.to_string()));
+        }
+        if let Some(b) = before {
+            params.push(("before", b.to_owned()));
+        }
+        self.send(self.request(Method::GET, "/v1/me/inbox").query(&params))
+            .await
+    }
+
+    pub async fn mark_read(&self, item_id: &str) -> Result<(), Error> {
+        self.send_empty(self.request(Method::POST, &format!("/v1/me/inbox/{item_id}/read")))
+            .await
+    }
+
+    pub async fn notification_stats(
+        &self,
+        since: Option<&str>,
+    ) -> Result<serde_json::Value, Error> {
+        let mut req = self.request(Method::GET, "/v1/stats/notifications");
+        if let Some(s) = since {
+            req = req.query(&[("since", s)]);
+        }
+        self.send(req).await
+    }
+
+    pub async fn queues(&self) -> Result<std::collections::BTreeMap<String, QueueState>, Error> {
+        self.get("/v1/admin/queues").await
+    }
+
+    pub async fn dead_letters(
+        &self,
+        limit: Option<u32>,
+        before: Option<&str>,
+    ) -> Result<Page<Delivery>, Error> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(l) = limit {
+            params.push(("limit", l.to_string()));
+        }
+        if let Some(b) = before {
+            params.push(("before", b.to_owned()));
+        }
+        self.send(
+            self.request(Method::GET, "/v1/admin/dead-letters")
+                .query(&params),
+        )
+        .await
+    }
+
+    pub async fn retry_dead_letter(&self, delivery_id: &str) -> Result<(), Error> {
+        self.send_empty(self.request(
+            Method::POST,
+            &format!("/v1/admin/dead-letters/{delivery_id}/retry"),
+        ))
+        .await
+    }
+
+    pub async fn put_provider(
+        &self,
+        channel: &str,
+        settings: &serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
+        self.with_body(Method::PUT, &format!("/v1/providers/{channel}"), settings)
+            .await
+    }
+
+    pub async fn provider(&self, channel: &str) -> Result<serde_json::Value, Error> {
+        self.get(&format!("/v1/providers/{channel}")).await
+    }
+
+    pub async fn delete_provider(&self, channel: &str) -> Result<(), Error> {
+        self.send_empty(self.request(Method::DELETE, &format!("/v1/providers/{channel}")))
+            .await
+    }
 }
 
 async fn check(response: Response) -> Result<Response, Error> {

@@ -172,3 +172,67 @@ pub struct AppCredentials {
     pub app_key: String,
     pub app_secret: String,
 }
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct SendAccepted {
+    pub id: String,
+    pub event_id: String,
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub user_id: String,
+    pub channel: String,
+    pub target: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub provider_message_id: Option<String>,
+    #[serde(default)]
+    pub dead: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct NotificationStatus {
+    pub id: String,
+    pub event_id: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub fanned_out: bool,
+    pub deliveries: Vec<Delivery>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct InboxItem {
+    pub id: String,
+    pub notification_id: String,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub data: serde_json::Value,
+    pub created_at: String,
+    pub read_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct InboxPage {
+    pub items: Vec<InboxItem>,
+    pub next_cursor: Option<String>,
+    pub unread_count: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct QueueState {
+    pub depth: u64,
+    pub in_flight: u64,
+    pub oldest_age_ms: i64,
+    pub retrying: u64,
+    pub dead: u64,
+    #[serde(default)]
+    pub scheduled: u64,
+}

@@ -355,6 +355,22 @@ pub async fn preferences_round_trip(store: Store) {
         store.preferences(app_a, gina.id).await.unwrap().as_ref(),
         Some(&prefs)
     );
+    let hank = user(app_a, "hank");
+    store.insert_user(&hank).await.unwrap();
+    let batch = store
+        .preferences_of(app_a, &[gina.id, hank.id])
+        .await
+        .unwrap();
+    assert_eq!(
+        batch,
+        vec![(gina.id, prefs.clone())],
+        "users without preferences are left out"
+    );
+    assert!(store
+        .preferences_of(app_b, &[gina.id])
+        .await
+        .unwrap()
+        .is_empty());
     // Another app neither reads nor writes them.
     assert_eq!(store.preferences(app_b, gina.id).await.unwrap(), None);
     store

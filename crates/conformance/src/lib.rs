@@ -6,10 +6,12 @@
 //! machine, e.g. no `TIDINGS_TEST_DATABASE_URL`).
 
 pub mod accounts;
+pub mod queue;
 
 use std::any::Any;
 use std::sync::Arc;
 
+use tidings_notify::queue::WorkQueue;
 use tidings_platform::store::AccountStore;
 
 /// A fresh store plus whatever must live as long as it (a temporary directory, a
@@ -48,6 +50,43 @@ macro_rules! account_store_suite {
                 };
                 $crate::accounts::$name(test_store.store.clone()).await;
                 drop(test_store);
+            }
+        )*
+    };
+}
+
+/// A fresh, empty queue built with [`queue::SUITE_CONFIG`], plus what must outlive it.
+pub struct TestQueue {
+    pub queue: Arc<dyn WorkQueue>,
+    pub guard: Box<dyn Any + Send + Sync>,
+}
+
+/// Expands to one `#[tokio::test]` per queue conformance test, each on a fresh queue
+/// from `$factory` (an `async fn() -> Option<TestQueue>`).
+#[macro_export]
+macro_rules! queue_suite {
+    ($factory:path) => {
+        $crate::queue_suite!(@each $factory;
+            enqueued_items_are_leased_once_in_order,
+            queues_are_independent,
+            unacked_lease_expires_and_is_handed_out_again,
+            nack_returns_the_message_after_its_delay,
+            delayed_enqueue_waits,
+            too_many_deliveries_park_the_message,
+            stats_count_pending_and_in_flight,
+            concurrent_consumers_share_without_duplicates
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(test_queue) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::queue::$name(test_queue.queue.clone()).await;
+                drop(test_queue);
             }
         )*
     };

@@ -85,7 +85,9 @@ struct ChildGuard(Option<Child>);
 
 impl ChildGuard {
     fn child(&mut self) -> &mut Child {
-        self.0.as_mut().expect("guard holds the child until disarmed")
+        self.0
+            .as_mut()
+            .expect("guard holds the child until disarmed")
     }
 
     fn disarm(mut self) -> Child {

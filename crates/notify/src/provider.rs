@@ -145,8 +145,13 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-        let date = chrono::DateTime::from_timestamp(1_700_000_030, 0).unwrap().to_rfc2822();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        let date = chrono::DateTime::from_timestamp(1_700_000_030, 0)
+            .unwrap()
+            .to_rfc2822();
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("soon", now), None);
     }

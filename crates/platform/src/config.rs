@@ -50,6 +50,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub sqlite: SqliteConfig,
     pub postgres: PostgresConfig,
+    pub notify: NotifyConfig,
     /// Provider settings (`[providers.apns] endpoint = ...`), read by the notification
     /// service.
     pub providers: Map<String, Value>,
@@ -71,6 +72,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             sqlite: SqliteConfig::default(),
             postgres: PostgresConfig::default(),
+            notify: NotifyConfig::default(),
             providers: Map::new(),
         }
     }
@@ -90,8 +92,8 @@ pub struct Limits {
     pub page_max: u32,
     /// Requests handled at once; more wait in line (never unbounded: see `queue`).
     pub max_concurrent_requests: usize,
-    /// Seconds a request may take before it is answered 503.
-    pub request_timeout_secs: u64,
+    /// Milliseconds a request may take before it is answered 503.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -103,7 +105,7 @@ impl Default for Limits {
             page_default: 20,
             page_max: 100,
             max_concurrent_requests: 4096,
-            request_timeout_secs: 30,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -196,6 +198,62 @@ impl Default for PostgresConfig {
         Self {
             max_connections: 16,
             acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Worker tasks per channel queue; each works a batch at a time.
+    pub workers_per_channel: usize,
+    /// Deliveries a worker takes from its queue at once.
+    pub batch_size: usize,
+    /// Provider calls in flight at once per channel.
+    pub concurrency_per_channel: usize,
+    /// Attempts before a delivery becomes a dead letter.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt (with jitter) up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// How long a worker holds a claimed delivery before others may take it over.
+    pub lease_ms: u64,
+    /// How often due work (scheduled sends, retries, lost queue messages) is looked for.
+    pub dispatch_interval_ms: u64,
+    /// Per user and channel (push, sms, email): at most `rate_limit_max` deliveries per
+    /// `rate_limit_window_secs`; the excess is suppressed as `rate_limited`. 0 = no limit.
+    pub rate_limit_max: u32,
+    pub rate_limit_window_secs: u64,
+    /// Whether `priority: "high"` goes through quiet hours.
+    pub high_priority_ignores_quiet_hours: bool,
+    /// Recipients a request may name in `to.user_ids`.
+    pub max_recipients: usize,
+    /// Operator alert for dead letters: a URL that receives a JSON POST.
+    pub alert_webhook_url: Option<String>,
+    /// Whether an app may point its providers at its own `endpoint`.
+    pub allow_endpoint_override: bool,
+    /// Base URL providers call back (Twilio `StatusCallback`); default `http://<listen>`.
+    pub callback_base_url: Option<String>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            workers_per_channel: 2,
+            batch_size: 256,
+            concurrency_per_channel: 256,
+            max_attempts: 8,
+            retry_base_ms: 1_000,
+            retry_max_ms: 15 * 60_000,
+            lease_ms: 60_000,
+            dispatch_interval_ms: 500,
+            rate_limit_max: 100,
+            rate_limit_window_secs: 3_600,
+            high_priority_ignores_quiet_hours: true,
+            max_recipients: 10_000,
+            alert_webhook_url: None,
+            allow_endpoint_override: true,
+            callback_base_url: None,
         }
     }
 }

@@ -67,7 +67,12 @@ pub trait AccountStore: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<bool>;
 
+    /// Active devices of any of `users`, in id order.
+    async fn active_devices_of(&self, app: Id, users: &[Id]) -> StoreResult<Vec<Device>>;
+
     async fn preferences(&self, app: Id, user: Id) -> StoreResult<Option<Preferences>>;
+    /// Stored preferences of any of `users` (users without any are left out).
+    async fn preferences_of(&self, app: Id, users: &[Id]) -> StoreResult<Vec<(Id, Preferences)>>;
     async fn put_preferences(
         &self,
         app: Id,

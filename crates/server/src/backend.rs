@@ -1,22 +1,54 @@
-//! Chooses the storage implementation the configuration asks for.
+//! Chooses the storage and queue implementations the configuration asks for.
 
 use std::sync::Arc;
 
+use tidings_notify::queue::{QueueConfig, WorkQueue};
+use tidings_notify::store::NotifyStore;
+use tidings_platform::clock::Clock;
 use tidings_platform::config::Config;
 use tidings_platform::store::AccountStore;
 use tidings_platform::StoreError;
-use tidings_store_postgres::PostgresStore;
-use tidings_store_sqlite::SqliteStore;
+use tidings_store_postgres::{PostgresQueue, PostgresStore};
+use tidings_store_sqlite::{SqliteQueue, SqliteStore};
+
+/// The stores and queues one node runs on.
+pub struct Backends {
+    pub accounts: Arc<dyn AccountStore>,
+    pub notify: Arc<dyn NotifyStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    /// Human-readable, for the start-up log line.
+    pub description: String,
+}
+
+pub fn queue_config(config: &Config) -> QueueConfig {
+    QueueConfig {
+        // A queue message outlives a worker's claim on its rows only briefly: the
+        // row's lease, not the message, is what protects a delivery.
+        visibility: std::time::Duration::from_millis(config.notify.lease_ms.max(1_000)),
+        max_deliveries: 20,
+    }
+}
 
 /// A `postgres://` database URL selects PostgreSQL; otherwise the embedded SQLite
 /// file under the data dir.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn AccountStore>, StoreError> {
+pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Backends, StoreError> {
     match &config.database_url {
         Some(url) => {
-            let store =
+            let store = Arc::new(
                 PostgresStore::connect(url, config.database_schema.as_deref(), &config.postgres)
-                    .await?;
-            Ok(Arc::new(store))
+                    .await?,
+            );
+            let queue = Arc::new(PostgresQueue::new(
+                store.clone(),
+                clock,
+                queue_config(config),
+            ));
+            Ok(Backends {
+                accounts: store.clone(),
+                notify: store,
+                queue,
+                description: "postgres".into(),
+            })
         }
         None => {
             let path = config.sqlite_path();
@@ -25,7 +57,14 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn AccountStore>, StoreE
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, &sqlite))
                 .await
                 .map_err(|e| StoreError::Backend(format!("open task: {e}")))??;
-            Ok(Arc::new(store))
+            let store = Arc::new(store);
+            let queue = Arc::new(SqliteQueue::new(store.clone(), clock, queue_config(config)));
+            Ok(Backends {
+                accounts: store.clone(),
+                notify: store,
+                queue,
+                description: format!("sqlite at {}", config.sqlite_path().display()),
+            })
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod http;
+pub mod notify;
 pub mod server;
 pub mod state;
 

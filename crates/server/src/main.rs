@@ -116,11 +116,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { config, listen } => {
             let config = load(&config, listen)?;
             init_tracing(config.log_format == "json");
-            let backend = if config.uses_postgres() {
-                "postgres".to_string()
-            } else {
-                format!("sqlite at {}", config.sqlite_path().display())
-            };
             let server = Server::build(config).await.context("starting the server")?;
             if let Some(creds) = server.first_app() {
                 // Printed once, on stdout, so it can be captured; the secret is not
@@ -129,14 +124,14 @@ async fn main() -> anyhow::Result<()> {
                 tracing::warn!(app_id = %creds.app_id, app_key = %creds.app_key,
                     "created the first app; its secret is printed above on stdout and will not be shown again");
             }
-            tracing::info!(addr = %server.local_addr(), %backend, "tidings listening");
+            tracing::info!(addr = %server.local_addr(), backend = server.backend(), "tidings listening");
             server.run_until(shutdown_signal()).await?;
             tracing::info!("stopped");
         }
         Command::App { command, config } => {
             let config = load(&config, None)?;
             init_tracing(config.log_format == "json");
-            let state = build_state(config).await.context("opening the store")?;
+            let (state, _) = build_state(config).await.context("opening the store")?;
             match command {
                 AppCommand::Create { name } => {
                     let creds = state.accounts.create_app(&name).await?;

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use tidings_notify::Notifier;
 use tidings_platform::accounts::Accounts;
 use tidings_platform::config::Config;
 use tidings_platform::page::PageLimits;
@@ -11,6 +12,7 @@ use crate::http::metrics::Metrics;
 pub struct AppState {
     pub config: Arc<Config>,
     pub accounts: Arc<Accounts>,
+    pub notifier: Arc<Notifier>,
     pub metrics: Arc<Metrics>,
 }
 

@@ -325,6 +325,46 @@ impl AccountStore for PostgresStore {
         .map_err(map)
     }
 
+    async fn active_devices_of(&self, app: Id, users: &[Id]) -> StoreResult<Vec<Device>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users: Vec<i64> = users.iter().map(|i| i.0).collect();
+        let all = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = $1 AND user_id = ANY($2) AND disabled_at IS NULL ORDER BY id"
+        ))
+        .bind(app.0)
+        .bind(&users)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        rows(all, device_from_row)
+    }
+
+    async fn preferences_of(&self, app: Id, users: &[Id]) -> StoreResult<Vec<(Id, Preferences)>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users: Vec<i64> = users.iter().map(|i| i.0).collect();
+        let all = sqlx::query(
+            "SELECT user_id, body FROM preferences WHERE app_id = $1 AND user_id = ANY($2)",
+        )
+        .bind(app.0)
+        .bind(&users)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        all.iter()
+            .map(|r| {
+                let id: i64 = r.try_get(0).map_err(map)?;
+                let body: serde_json::Value = r.try_get(1).map_err(map)?;
+                serde_json::from_value(body)
+                    .map(|p| (Id(id), p))
+                    .map_err(|e| StoreError::Backend(format!("stored preferences: {e}")))
+            })
+            .collect()
+    }
+
     async fn preferences(&self, app: Id, user: Id) -> StoreResult<Option<Preferences>> {
         let row = sqlx::query("SELECT body FROM preferences WHERE app_id = $1 AND user_id = $2")
             .bind(app.0)

@@ -3,6 +3,10 @@
 
 mod accounts;
 mod error;
+mod notify;
+mod queue;
+
+pub use queue::PostgresQueue;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,7 +19,7 @@ use tidings_platform::StoreError;
 use crate::error::map;
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 fn valid_schema(schema: &str) -> Result<(), StoreError> {

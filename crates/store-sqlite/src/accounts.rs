@@ -352,6 +352,66 @@ impl AccountStore for SqliteStore {
             .await
     }
 
+    async fn active_devices_of(&self, app: Id, users: &[Id]) -> StoreResult<Vec<Device>> {
+        let users: Vec<i64> = users.iter().map(|i| i.0).collect();
+        self.readers
+            .read(move |c| {
+                let mut out = Vec::new();
+                for chunk in users.chunks(100) {
+                    let marks = vec!["?"; chunk.len()].join(",");
+                    let mut stmt = c
+                        .prepare_cached(&format!(
+                            "SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND user_id IN ({marks}) \
+                             AND disabled_at IS NULL ORDER BY id"
+                        ))
+                        .map_err(map)?;
+                    let params = std::iter::once(app.0).chain(chunk.iter().copied());
+                    let rows = stmt
+                        .query_map(rusqlite::params_from_iter(params), device_from_row)
+                        .map_err(map)?;
+                    for row in rows {
+                        out.push(row.map_err(map)?);
+                    }
+                }
+                out.sort_by_key(|d| d.id);
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn preferences_of(&self, app: Id, users: &[Id]) -> StoreResult<Vec<(Id, Preferences)>> {
+        let users: Vec<i64> = users.iter().map(|i| i.0).collect();
+        let rows: Vec<(i64, String)> = self
+            .readers
+            .read(move |c| {
+                let mut out = Vec::new();
+                for chunk in users.chunks(100) {
+                    let marks = vec!["?"; chunk.len()].join(",");
+                    let mut stmt = c
+                        .prepare_cached(&format!(
+                            "SELECT user_id, body FROM preferences WHERE app_id = ? AND user_id IN ({marks})"
+                        ))
+                        .map_err(map)?;
+                    let params = std::iter::once(app.0).chain(chunk.iter().copied());
+                    let rows = stmt
+                        .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(map)?;
+                    for row in rows {
+                        out.push(row.map_err(map)?);
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, body)| {
+                serde_json::from_str(&body)
+                    .map(|p| (Id(id), p))
+                    .map_err(|e| StoreError::Backend(format!("stored preferences: {e}")))
+            })
+            .collect()
+    }
+
     async fn preferences(&self, app: Id, user: Id) -> StoreResult<Option<Preferences>> {
         let body: Option<String> = self
             .readers

@@ -5,8 +5,12 @@
 mod accounts;
 mod error;
 mod migrate;
+mod notify;
+mod queue;
 mod readers;
 mod writer;
+
+pub use queue::SqliteQueue;
 
 use std::path::Path;
 
@@ -70,6 +74,15 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.writer.write(work).await
+    }
+
+    /// Runs `work` on one of the read connections.
+    pub(crate) async fn read_raw<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.readers.read(work).await
     }
 }
 

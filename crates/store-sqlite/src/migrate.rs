@@ -3,10 +3,13 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_accounts",
-    include_str!("../migrations/0001_accounts.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_accounts",
+        include_str!("../migrations/0001_accounts.sql"),
+    ),
+    ("0002_notify", include_str!("../migrations/0002_notify.sql")),
+];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

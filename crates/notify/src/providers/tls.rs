@@ -25,12 +25,17 @@ pub fn parse_pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsErr
 }
 
 /// A client config trusting the web's roots and `extra_ca_pem`, offering `alpn`.
-pub fn client_config(extra_ca_pem: Option<&str>, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsError> {
+pub fn client_config(
+    extra_ca_pem: Option<&str>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = extra_ca_pem {
         for cert in parse_pem_certs(pem)? {
-            roots.add(cert).map_err(|e| TlsError::BadCa(e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| TlsError::BadCa(e.to_string()))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::problem::{code_for_status, ApiError, PROBLEM_JSON};
-use crate::http::routes::{health, me, sessions, users};
+use crate::http::routes::{health, me, notifications, sessions, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -36,6 +36,7 @@ use crate::state::AppState;
     modifiers(&SecuritySchemes),
     tags(
         (name = "users", description = "Users, sessions, contacts"),
+        (name = "notifications", description = "Push, SMS, email, webhook and in-app notifications"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -92,6 +93,29 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(me::register_device, me::list_devices))
         .routes(routes!(me::delete_device))
         .routes(routes!(me::get_preferences, me::put_preferences))
+        .routes(routes!(notifications::send))
+        .routes(routes!(notifications::status))
+        .routes(routes!(notifications::event))
+        .routes(routes!(
+            notifications::put_template,
+            notifications::get_template,
+            notifications::delete_template
+        ))
+        .routes(routes!(
+            notifications::subscribe,
+            notifications::unsubscribe
+        ))
+        .routes(routes!(notifications::inbox))
+        .routes(routes!(notifications::mark_read))
+        .routes(routes!(notifications::stats))
+        .routes(routes!(notifications::queues))
+        .routes(routes!(notifications::dead_letters))
+        .routes(routes!(notifications::retry_dead_letter))
+        .routes(routes!(
+            notifications::put_provider,
+            notifications::get_provider,
+            notifications::delete_provider
+        ))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
@@ -123,7 +147,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(limits.request_timeout_secs),
+            Duration::from_millis(limits.request_timeout_ms),
         ))
         .layer(middleware::from_fn(problem_for_every_error))
         .layer(middleware::from_fn_with_state(

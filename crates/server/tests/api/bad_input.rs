@@ -271,17 +271,24 @@ async fn oversized_body_is_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_request_is_a_503_problem_with_retry_after() {
-    // No request can finish in zero seconds once it has to wait for the store.
-    let app = spawn_with(Backend::Sqlite, |c| c.limits.request_timeout_secs = 0).await.unwrap();
+    // A signup hashes its password with argon2id (tens of milliseconds), which cannot
+    // finish inside a 1 ms budget.
+    let app = spawn_with(Backend::Sqlite, |c| c.limits.request_timeout_ms = 1)
+        .await
+        .unwrap();
     let response = reqwest::Client::new()
-        .get(app.url("/v1/users"))
-        .basic_auth(&app.creds.app_key, Some(&app.creds.app_secret))
+        .post(app.url("/v1/auth/signup"))
+        .header("x-app-key", &app.creds.app_key)
+        .json(&json!({"username": "slowpoke", "password": "a long password"}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "unavailable");
 }

@@ -18,6 +18,7 @@ pub struct TestApp {
     pub app: Client,
     pub creds: AppCredentials,
     pub state: AppState,
+    config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _guard: Guard,
@@ -78,11 +79,39 @@ fn test_config(backend: Backend) -> Option<(Config, Guard)> {
 pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let (mut config, guard) = test_config(backend)?;
     tweak(&mut config);
-    let server = Server::build(config).await.expect("server starts");
+    let server = Server::build(config.clone()).await.expect("server starts");
     let creds = server
         .first_app()
         .cloned()
         .expect("a fresh store creates the first app");
+    let creds = AppCredentials {
+        app_id: creds.app_id.to_string(),
+        app_key: creds.app_key,
+        app_secret: creds.app_secret,
+    };
+    let (base, state, tx, handle) = run(server);
+    let client = Client::new(&base).expect("client");
+    Some(TestApp {
+        app: client.as_app(&creds.app_key, &creds.app_secret),
+        client,
+        base,
+        creds,
+        state,
+        config,
+        shutdown: Some(tx),
+        server: Some(handle),
+        _guard: guard,
+    })
+}
+
+type Running = (
+    String,
+    AppState,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+fn run(server: Server) -> Running {
     let base = format!("http://{}", server.local_addr());
     let state = server.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -94,22 +123,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Op
             .await
             .expect("server runs");
     });
-    let client = Client::new(&base).expect("client");
-    let creds = AppCredentials {
-        app_id: creds.app_id.to_string(),
-        app_key: creds.app_key,
-        app_secret: creds.app_secret,
-    };
-    Some(TestApp {
-        app: client.as_app(&creds.app_key, &creds.app_secret),
-        client,
-        base,
-        creds,
-        state,
-        shutdown: Some(tx),
-        server: Some(handle),
-        _guard: guard,
-    })
+    (base, state, tx, handle)
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
@@ -151,6 +165,30 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// Stops the server gracefully and starts a new one on the same store (a new
+    /// port); the app's credentials stay valid.
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.expect("server task");
+        }
+        let server = Server::build(self.config.clone())
+            .await
+            .expect("server restarts");
+        assert!(server.first_app().is_none(), "a restart creates no app");
+        let (base, state, tx, handle) = run(server);
+        self.client = Client::new(&base).expect("client");
+        self.app = self
+            .client
+            .as_app(&self.creds.app_key, &self.creds.app_secret);
+        self.base = base;
+        self.state = state;
+        self.shutdown = Some(tx);
+        self.server = Some(handle);
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -167,6 +205,27 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// Awaits an outcome the server reaches asynchronously (a worker's delivery): asks
+/// `probe` on every tick until it answers `Some`, failing after 15 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(25));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        ticks.tick().await;
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
     }
 }
 

@@ -6,7 +6,9 @@ mod helpers;
 
 mod bad_input;
 mod binary;
+mod crash;
 mod isolation;
+mod notifications;
 mod operations;
 mod sessions;
 mod users;

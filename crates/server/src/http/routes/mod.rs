@@ -1,4 +1,5 @@
 pub mod health;
 pub mod me;
+pub mod notifications;
 pub mod sessions;
 pub mod users;
