@@ -89,3 +89,42 @@ pub async fn drop_schema(url: &str, schema: &str) {
         }
     }
 }
+
+/// A uniquely named schema that is dropped when this value is dropped: each test on a
+/// shared PostgreSQL gets a database of its own.
+pub struct ScratchSchema {
+    url: String,
+    name: String,
+}
+
+impl ScratchSchema {
+    /// A fresh name with `prefix`; the schema itself is created by
+    /// [`PostgresStore::connect`].
+    pub fn new(url: &str, prefix: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            name: format!("{prefix}_{:016x}", rand::random::<u64>()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for ScratchSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // A fresh runtime on its own thread: the caller's runtime may be shutting
+        // down (a test ending), and sqlx pools must not outlive theirs.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_schema(&url, &name));
+            }
+        })
+        .join();
+    }
+}

@@ -1,12 +1,12 @@
 //! The `tidings` binary as an operator runs it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use tidings_client::{AppCredentials, Client};
+use tidings_client::AppCredentials;
+
+use crate::helpers::BinaryNode;
 
 fn tidings() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidings"));
@@ -16,54 +16,7 @@ fn tidings() -> Command {
             cmd.env_remove(k);
         }
     }
-    cmd.env("TIDINGS_AUTH__ARGON2_MEMORY_KIB", "1024");
     cmd
-}
-
-/// Starts `tidings serve` on a free port; returns the child, its address and its
-/// stdout, line by line.
-fn serve(data_dir: &std::path::Path) -> (Child, String, Receiver<String>) {
-    let mut child = tidings()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tidings serve");
-    let (err_tx, err_rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    // Drains stderr for the child's whole life so it never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = err_tx.send(line);
-        }
-    });
-    let (out_tx, out_rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = out_tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = err_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server reports its address");
-        if line.contains("tidings listening") {
-            let start = line.find("addr=").expect("addr field") + 5;
-            break line[start..].split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    (child, addr, out_rx)
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    child.wait().expect("wait")
 }
 
 #[test]
@@ -105,13 +58,14 @@ fn app_create_prints_credentials_and_app_list_shows_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_prints_first_app_once_accepts_new_apps_live_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, stdout) = serve(dir.path());
+    let node = BinaryNode::start(dir.path(), &[]);
     // The credentials are printed before the server says it listens.
-    let line = stdout
+    let line = node
+        .stdout
         .recv_timeout(Duration::from_secs(10))
         .expect("first start prints the first app");
     let first: AppCredentials = serde_json::from_str(&line).unwrap();
-    let client = Client::new(&format!("http://{addr}")).unwrap();
+    let client = node.client();
     client
         .as_app(&first.app_key, &first.app_secret)
         .search_users("", None, None)
@@ -139,13 +93,16 @@ async fn serve_prints_first_app_once_accepts_new_apps_live_and_stops_on_sigterm(
         .await
         .unwrap();
 
-    let status = terminate(&mut child);
+    let (status, printed) = node.terminate();
     assert!(status.success(), "SIGTERM exits 0, got {status:?}");
-    assert_eq!(stdout.iter().count(), 0, "the secret is printed once");
+    assert!(
+        printed.is_empty(),
+        "the secret is printed once: {printed:?}"
+    );
 
     // A second start prints nothing and keeps the data.
-    let (mut child, addr, stdout) = serve(dir.path());
-    let client = Client::new(&format!("http://{addr}")).unwrap();
+    let node = BinaryNode::start(dir.path(), &[]);
+    let client = node.client();
     let again = client
         .as_app(&live.app_key, &live.app_secret)
         .user(&user.id)
@@ -157,6 +114,7 @@ async fn serve_prints_first_app_once_accepts_new_apps_live_and_stops_on_sigterm(
         .user(&user.id)
         .await
         .unwrap_err();
-    assert!(terminate(&mut child).success());
-    assert_eq!(stdout.iter().count(), 0, "a restart creates no app");
+    let (status, printed) = node.terminate();
+    assert!(status.success());
+    assert!(printed.is_empty(), "a restart creates no app: {printed:?}");
 }

@@ -2,87 +2,29 @@
 //! pipeline is busy, start it again on the same data dir, and everything accepted
 //! before the kill arrives, once.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use tidings_client::{AppCredentials, Client, CreateUser};
+use tidings_client::{AppCredentials, CreateUser};
 
-use crate::helpers::eventually;
+use crate::helpers::{eventually, BinaryNode};
 
-struct Node {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &std::path::Path) -> (Node, Option<AppCredentials>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidings"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TIDINGS_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("TIDINGS_AUTH__ARGON2_MEMORY_KIB", "1024")
-        // Re-dispatch quickly after the restart rather than waiting out a long lease.
-        .env("TIDINGS_NOTIFY__LEASE_MS", "1000")
-        .env("TIDINGS_NOTIFY__DISPATCH_INTERVAL_MS", "100")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tidings");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (out_tx, out_rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = out_tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server starts");
-        if let Some(pos) = line.find("addr=") {
-            if line.contains("tidings listening") {
-                break line[pos + 5..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .to_owned();
-            }
-        }
-    };
-    // Printed before the listening line when this start created the first app.
-    let creds = out_rx
-        .try_recv()
-        .ok()
-        .map(|l| serde_json::from_str(&l).unwrap());
-    (Node { child, addr }, creds)
-}
+/// Re-dispatch quickly after the restart rather than waiting out a long lease.
+const FAST_RECOVERY: [(&str, &str); 2] = [
+    ("TIDINGS_NOTIFY__LEASE_MS", "1000"),
+    ("TIDINGS_NOTIFY__DISPATCH_INTERVAL_MS", "100"),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_notifications_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let (node, creds) = start(dir.path());
-    let creds = creds.expect("first start prints the app");
-    let client = Client::new(&format!("http://{}", node.addr)).unwrap();
+    let node = BinaryNode::start(dir.path(), &FAST_RECOVERY);
+    let line = node
+        .stdout
+        .recv_timeout(Duration::from_secs(10))
+        .expect("first start prints the app");
+    let creds: AppCredentials = serde_json::from_str(&line).unwrap();
+    let client = node.client();
     let app = client.as_app(&creds.app_key, &creds.app_secret);
     let mut users = Vec::new();
     for i in 0..5 {
@@ -110,19 +52,15 @@ async fn accepted_notifications_survive_kill_9() {
     }))
     .await;
     // Everything above was acknowledged; now the process dies mid-pipeline.
-    let mut node = node;
-    node.child.kill().unwrap();
-    node.child.wait().unwrap();
-    drop(node);
+    node.kill_9();
     let accepted: Vec<String> = sends
         .into_iter()
         .map(|r| r.expect("accepted before the kill").id)
         .collect();
     assert_eq!(accepted.len(), SENDS);
 
-    let (node, again) = start(dir.path());
-    assert!(again.is_none());
-    let client = Client::new(&format!("http://{}", node.addr)).unwrap();
+    let node = BinaryNode::start(dir.path(), &FAST_RECOVERY);
+    let client = node.client();
     let app = client.as_app(&creds.app_key, &creds.app_secret);
     for user in &users {
         let token = app.mint_token(user, None).await.unwrap().token;

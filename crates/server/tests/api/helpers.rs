@@ -26,25 +26,7 @@ pub struct TestApp {
 
 enum Guard {
     Dir(#[allow(dead_code)] tempfile::TempDir),
-    Schema { url: String, schema: String },
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Guard::Schema { url, schema } = self {
-            let (url, schema) = (url.clone(), schema.clone());
-            // A fresh runtime on a fresh thread: the test's runtime may be shutting down.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(rt) = rt {
-                    rt.block_on(tidings_store_postgres::drop_schema(&url, &schema));
-                }
-            })
-            .join();
-        }
-    }
+    Schema(#[allow(dead_code)] tidings_store_postgres::ScratchSchema),
 }
 
 fn test_config(backend: Backend) -> Option<(Config, Guard)> {
@@ -65,11 +47,11 @@ fn test_config(backend: Backend) -> Option<(Config, Guard)> {
         }
         Backend::Postgres => {
             let url = std::env::var("TIDINGS_TEST_DATABASE_URL").ok()?;
-            let schema = format!("api_{:016x}", rand::random::<u64>());
-            config.database_url = Some(url.clone());
-            config.database_schema = Some(schema.clone());
+            let schema = tidings_store_postgres::ScratchSchema::new(&url, "api");
+            config.database_url = Some(url);
+            config.database_schema = Some(schema.name().to_owned());
             config.postgres.max_connections = 4;
-            Guard::Schema { url, schema }
+            Guard::Schema(schema)
         }
     };
     Some((config, guard))
@@ -274,4 +256,101 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// The `tidings` binary running as a child process, as an operator runs it.
+pub struct BinaryNode {
+    pub child: std::process::Child,
+    pub addr: String,
+    /// Its stdout, line by line.
+    pub stdout: std::sync::mpsc::Receiver<String>,
+}
+
+impl BinaryNode {
+    /// `tidings serve` on a free port over `data_dir`, with `env` added to a clean
+    /// environment (the test's own `TIDINGS_*` settings do not leak in).
+    pub fn start(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tidings"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TIDINGS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("TIDINGS_AUTH__ARGON2_MEMORY_KIB", "1024");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tidings serve");
+        let (err_tx, err_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        // Drains stderr for the child's whole life so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = err_tx.send(line);
+            }
+        });
+        let (out_tx, stdout) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = out_tx.send(line);
+            }
+        });
+        let addr = loop {
+            let line = err_rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the server reports its address");
+            if line.contains("tidings listening") {
+                let start = line.find("addr=").expect("addr field") + 5;
+                break line[start..]
+                    .split_whitespace()
+                    .next()
+                    .expect("addr value")
+                    .to_owned();
+            }
+        };
+        Self {
+            child,
+            addr,
+            stdout,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&format!("http://{}", self.addr)).expect("client")
+    }
+
+    /// SIGTERM; the exit status and whatever it printed on stdout that was not read.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        // The reader thread ends at the closed pipe, which ends this iterator.
+        let rest = self.stdout.iter().collect();
+        (exit, rest)
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for BinaryNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
