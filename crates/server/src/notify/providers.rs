@@ -1,9 +1,52 @@
-//! The provider clients this server can build, by settings channel name.
+//! The provider clients this server can build, by settings channel name. Each builder
+//! reads the app's stored settings (operator defaults fill what the app left out) and
+//! returns a ready client or the field that is wrong.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::notify::directory::Builder;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tidings_notify::provider::ConfigError;
+use tidings_notify::providers::webhook::{WebhookOptions, WebhookProvider};
+use tidings_notify::settings::WebhookSettings;
+
+use crate::notify::directory::{Builder, Built};
 
 pub fn provider_builders() -> HashMap<&'static str, Builder> {
-    HashMap::new()
+    let mut builders: HashMap<&'static str, Builder> = HashMap::new();
+    builders.insert("webhook", webhook);
+    builders
+}
+
+/// The app's settings with the operator's defaults under them.
+fn settings<T: DeserializeOwned>(
+    app: &Value,
+    defaults: &Map<String, Value>,
+) -> Result<T, ConfigError> {
+    let mut merged = defaults.clone();
+    if let Value::Object(own) = app {
+        for (k, v) in own {
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(Value::Object(merged))
+        .map_err(|e| ConfigError::new("settings", e.to_string()))
+}
+
+fn webhook(app: &Value, defaults: &Map<String, Value>) -> Result<Built, ConfigError> {
+    let s: WebhookSettings = settings(app, &strip_endpoint(defaults))?;
+    Ok(Built::Webhook(Arc::new(WebhookProvider::new(
+        &s,
+        WebhookOptions::default(),
+    )?)))
+}
+
+/// A webhook's URL is always the app's own; operator defaults may only add `ca_pem`.
+fn strip_endpoint(defaults: &Map<String, Value>) -> Map<String, Value> {
+    defaults
+        .iter()
+        .filter(|(k, _)| k.as_str() == "ca_pem")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

@@ -10,5 +10,6 @@ mod crash;
 mod isolation;
 mod notifications;
 mod operations;
+mod providers;
 mod sessions;
 mod users;
