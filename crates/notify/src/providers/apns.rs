@@ -1,1 +1,389 @@
-//! Filled in by the provider work.
+//! Apple Push Notification service: HTTP/2 over TLS with token (JWT) authentication.
+//!
+//! A few long-lived connections are shared by every send, each carrying many
+//! concurrent streams (hyper waits for a free stream when the peer's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` is reached). Apple treats connections opened and
+//! closed in quick succession as abuse, so a connection is only replaced when it has
+//! died. The provider token is an ES256 JWT re-signed every 50 minutes: Apple refuses
+//! tokens older than an hour and signing more often than every 20 minutes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use parking_lot::Mutex;
+use rustls::pki_types::ServerName;
+use serde_json::{json, Map, Value};
+use tokio_rustls::TlsConnector;
+
+use crate::provider::{
+    parse_retry_after, ConfigError, Outcome, Priority, PushMessage, PushProvider,
+};
+use crate::providers::tls::client_config;
+use crate::settings::{ApnsEnvironment, ApnsSettings};
+
+pub const PRODUCTION: &str = "https://api.push.apple.com";
+pub const SANDBOX: &str = "https://api.sandbox.push.apple.com";
+/// Apple's limit on a notification payload.
+pub const MAX_PAYLOAD: usize = 4096;
+const TOKEN_REFRESH: Duration = Duration::from_secs(50 * 60);
+
+#[derive(Clone, Debug)]
+pub struct ApnsOptions {
+    /// Long-lived HTTP/2 connections shared by all sends.
+    pub connections: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for ApnsOptions {
+    fn default() -> Self {
+        Self {
+            connections: 2,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+struct ProviderToken {
+    key: EncodingKey,
+    key_id: String,
+    team_id: String,
+    current: Mutex<Option<(String, Instant)>>,
+}
+
+impl ProviderToken {
+    fn sign(&self) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.key_id.clone());
+        let iat = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        jsonwebtoken::encode(
+            &header,
+            &json!({"iss": self.team_id, "iat": iat}),
+            &self.key,
+        )
+    }
+
+    /// The cached token, re-signed when it is older than the refresh period.
+    fn get(&self) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut current = self.current.lock();
+        if let Some((token, at)) = current.as_ref() {
+            if at.elapsed() < TOKEN_REFRESH {
+                return Ok(token.clone());
+            }
+        }
+        let token = self.sign()?;
+        *current = Some((token.clone(), Instant::now()));
+        Ok(token)
+    }
+
+    /// Forgets the token if it is still `stale`, so the next send signs a new one.
+    fn discard(&self, stale: &str) {
+        let mut current = self.current.lock();
+        if current.as_ref().is_some_and(|(t, _)| t == stale) {
+            *current = None;
+        }
+    }
+}
+
+pub struct ApnsProvider {
+    authority: String,
+    host: String,
+    port: u16,
+    tls: TlsConnector,
+    topic: String,
+    token: ProviderToken,
+    connections: Vec<tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>>,
+    next: AtomicUsize,
+    timeout: Duration,
+}
+
+fn alnum10(field: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value.len() == 10 && value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            format!("{field} is the 10-character id Apple shows"),
+        ))
+    }
+}
+
+impl ApnsProvider {
+    pub fn new(settings: &ApnsSettings, options: ApnsOptions) -> Result<Self, ConfigError> {
+        let key = EncodingKey::from_ec_pem(settings.key_pem.as_bytes()).map_err(|_| {
+            ConfigError::new(
+                "key_pem",
+                "key_pem must be the PKCS#8 EC P-256 .p8 key Apple issues",
+            )
+        })?;
+        alnum10("key_id", &settings.key_id)?;
+        alnum10("team_id", &settings.team_id)?;
+        if settings.topic.trim().is_empty() {
+            return Err(ConfigError::new(
+                "topic",
+                "topic (the bundle id) is required",
+            ));
+        }
+        let base = settings.endpoint.endpoint.clone().unwrap_or_else(|| {
+            match settings.environment {
+                ApnsEnvironment::Production => PRODUCTION,
+                ApnsEnvironment::Sandbox => SANDBOX,
+            }
+            .to_owned()
+        });
+        let uri: Uri = base
+            .parse()
+            .map_err(|_| ConfigError::new("endpoint", "endpoint must be an https URL"))?;
+        if uri.scheme_str() != Some("https") || uri.path().len() > 1 || uri.host().is_none() {
+            return Err(ConfigError::new(
+                "endpoint",
+                "endpoint must be https://host[:port] with no path",
+            ));
+        }
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(443);
+        let tls = client_config(settings.endpoint.ca_pem.as_deref(), &[b"h2"])
+            .map_err(|e| ConfigError::new("ca_pem", e.to_string()))?;
+        let token = ProviderToken {
+            key,
+            key_id: settings.key_id.clone(),
+            team_id: settings.team_id.clone(),
+            current: Mutex::new(None),
+        };
+        // Sign once now: a key that parses but cannot sign is a settings error.
+        token
+            .sign()
+            .map_err(|e| ConfigError::new("key_pem", e.to_string()))?;
+        Ok(Self {
+            authority: format!("{host}:{port}"),
+            host,
+            port,
+            tls: TlsConnector::from(tls),
+            topic: settings.topic.clone(),
+            token,
+            connections: (0..options.connections.max(1))
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
+            next: AtomicUsize::new(0),
+            timeout: options.request_timeout,
+        })
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| format!("connect {}: {e}", self.authority))?;
+        let _ = tcp.set_nodelay(true);
+        let name =
+            ServerName::try_from(self.host.clone()).map_err(|e| format!("server name: {e}"))?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("tls: {e}"))?;
+        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+            return Err("the server did not agree to HTTP/2".into());
+        }
+        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(60))
+            .handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| format!("http/2 handshake: {e}"))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "apns connection closed");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// A live connection from the pool, dialling a new one only if its slot is empty
+    /// or dead.
+    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+        let slot =
+            &self.connections[self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len()];
+        let mut guard = slot.lock().await;
+        if let Some(s) = guard.as_ref() {
+            if !s.is_closed() {
+                return Ok(s.clone());
+            }
+        }
+        let s = self.connect().await?;
+        *guard = Some(s.clone());
+        Ok(s)
+    }
+
+    fn payload(message: &PushMessage) -> Value {
+        let mut aps = Map::new();
+        let alert = message.title.is_some() || message.body.is_some();
+        if alert {
+            let mut a = Map::new();
+            if let Some(t) = &message.title {
+                a.insert("title".into(), Value::String(t.clone()));
+            }
+            if let Some(b) = &message.body {
+                a.insert("body".into(), Value::String(b.clone()));
+            }
+            aps.insert("alert".into(), Value::Object(a));
+            aps.insert("sound".into(), Value::String("default".into()));
+        } else {
+            aps.insert("content-available".into(), json!(1));
+        }
+        if let Some(badge) = message.badge {
+            aps.insert("badge".into(), json!(badge));
+        }
+        let mut root = message.data.clone();
+        root.remove("aps");
+        root.insert("aps".into(), Value::Object(aps));
+        Value::Object(root)
+    }
+
+    fn request(&self, message: &PushMessage, jwt: &str) -> Result<Request<Full<Bytes>>, Outcome> {
+        let body = serde_json::to_vec(&Self::payload(message)).unwrap_or_default();
+        if body.len() > MAX_PAYLOAD {
+            return Err(Outcome::Failed {
+                reason: format!(
+                    "payload is {} bytes; APNs takes at most {MAX_PAYLOAD}",
+                    body.len()
+                ),
+            });
+        }
+        if message.collapse_key.as_ref().is_some_and(|k| k.len() > 64) {
+            return Err(Outcome::Failed {
+                reason: "collapse key longer than APNs' 64 bytes".into(),
+            });
+        }
+        if !message.token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Outcome::Failed {
+                reason: "BadDeviceToken: not a hex device token".into(),
+            });
+        }
+        let alert = message.title.is_some() || message.body.is_some();
+        let priority = match (alert, message.priority) {
+            (true, Priority::High) => "10",
+            _ => "5",
+        };
+        let mut builder = Request::post(format!(
+            "https://{}/3/device/{}",
+            self.authority, message.token
+        ))
+        .header("authorization", format!("bearer {jwt}"))
+        .header(
+            "apns-topic",
+            message.topic.as_deref().unwrap_or(&self.topic),
+        )
+        .header("apns-push-type", if alert { "alert" } else { "background" })
+        .header("apns-priority", priority)
+        .header("apns-id", message.id.hyphenated().to_string())
+        .header("content-type", "application/json");
+        if let Some(expires) = message.expires_at_ms {
+            builder = builder.header("apns-expiration", (expires / 1000).max(0).to_string());
+        }
+        if let Some(key) = &message.collapse_key {
+            builder = builder.header("apns-collapse-id", key.as_str());
+        }
+        builder
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Outcome::Failed {
+                reason: format!("request: {e}"),
+            })
+    }
+}
+
+#[async_trait]
+impl PushProvider for ApnsProvider {
+    async fn send(&self, message: &PushMessage) -> Outcome {
+        let jwt = match self.token.get() {
+            Ok(t) => t,
+            Err(e) => {
+                return Outcome::Failed {
+                    reason: format!("provider token: {e}"),
+                }
+            }
+        };
+        let request = match self.request(message, &jwt) {
+            Ok(r) => r,
+            Err(outcome) => return outcome,
+        };
+        let exchange = async {
+            let mut sender = self.sender().await?;
+            sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection: {e}"))?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("request: {e}"))?;
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| format!("response body: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((parts, body))
+        };
+        let (parts, body) = match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => {
+                return Outcome::Retry {
+                    reason: "APNs did not answer in time".into(),
+                    retry_after: None,
+                }
+            }
+            Ok(Err(reason)) => {
+                return Outcome::Retry {
+                    reason,
+                    retry_after: None,
+                }
+            }
+            Ok(Ok(r)) => r,
+        };
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        if parts.status == StatusCode::OK {
+            return Outcome::Sent {
+                provider_message_id: header("apns-id"),
+            };
+        }
+        let reason = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("reason").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        let text = format!("APNs {}: {reason}", parts.status.as_u16());
+        let retry_after =
+            header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        match parts.status.as_u16() {
+            410 => Outcome::TargetGone { reason: text },
+            403 if reason == "ExpiredProviderToken" => {
+                self.token.discard(&jwt);
+                Outcome::Retry {
+                    reason: text,
+                    retry_after: None,
+                }
+            }
+            429 | 500 | 502 | 503 | 504 => Outcome::Retry {
+                reason: text,
+                retry_after,
+            },
+            _ => Outcome::Failed { reason: text },
+        }
+    }
+}

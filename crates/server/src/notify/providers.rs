@@ -8,13 +8,15 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tidings_notify::provider::ConfigError;
+use tidings_notify::providers::apns::{ApnsOptions, ApnsProvider};
 use tidings_notify::providers::webhook::{WebhookOptions, WebhookProvider};
-use tidings_notify::settings::WebhookSettings;
+use tidings_notify::settings::{ApnsSettings, WebhookSettings};
 
 use crate::notify::directory::{Builder, Built};
 
 pub fn provider_builders() -> HashMap<&'static str, Builder> {
     let mut builders: HashMap<&'static str, Builder> = HashMap::new();
+    builders.insert("apns", apns);
     builders.insert("webhook", webhook);
     builders
 }
@@ -49,4 +51,12 @@ fn strip_endpoint(defaults: &Map<String, Value>) -> Map<String, Value> {
         .filter(|(k, _)| k.as_str() == "ca_pem")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+fn apns(app: &Value, defaults: &Map<String, Value>) -> Result<Built, ConfigError> {
+    let s: ApnsSettings = settings(app, defaults)?;
+    Ok(Built::Push(Arc::new(ApnsProvider::new(
+        &s,
+        ApnsOptions::default(),
+    )?)))
 }

@@ -11,5 +11,6 @@ mod isolation;
 mod notifications;
 mod operations;
 mod providers;
+mod push;
 mod sessions;
 mod users;
