@@ -24,6 +24,8 @@ struct Cli {
 enum Scenario {
     /// Authenticated `GET /v1/me`: peak requests/s, then latency at fixed offered rates.
     Me(scenarios::me::Args),
+    /// Push notifications end to end against a fake APNs, beside the fake's raw ceiling.
+    Push(scenarios::push::Args),
     /// The embedded store's durable write path: group commit against one commit per write.
     StoreWrite(scenarios::store_write::Args),
 }
@@ -34,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&cli.out)?;
     let (name, result) = match cli.scenario {
         Scenario::Me(args) => ("me", scenarios::me::run(args).await?),
+        Scenario::Push(args) => ("push", scenarios::push::run(args).await?),
         Scenario::StoreWrite(args) => ("store_write", scenarios::store_write::run(args).await?),
     };
     let path = cli.out.join(format!("{name}.json"));

@@ -1,5 +1,7 @@
-//! Starts a `tidings serve` child process for a scenario, on a fresh data dir and a
-//! free port, and reads the first app's credentials it prints.
+//! Child processes for scenarios: a `tidings serve` on a fresh data dir and a free
+//! port (reading the first app's credentials it prints), and helper binaries such as
+//! the fake APNs. A child is killed when its handle drops, also when a start fails
+//! half-way.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -9,30 +11,70 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tidings_client::AppCredentials;
 
-pub struct ServerProcess {
-    child: Child,
-    pub base_url: String,
-    pub creds: AppCredentials,
-    _dir: tempfile::TempDir,
-}
-
-/// The `tidings` binary built beside this one.
-pub fn sibling_binary() -> anyhow::Result<PathBuf> {
+/// A binary built beside this one (same target directory).
+pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let path = exe.with_file_name("tidings");
+    let path = exe.with_file_name(name);
     if !path.exists() {
         bail!(
-            "{} not found: build it with `cargo build --release -p tidings-server`",
+            "{} not found: build it with `cargo build --release --workspace`",
             path.display()
         );
     }
     Ok(path)
 }
 
+/// Kills and reaps its child on drop.
+pub struct ChildProcess(Child);
+
+impl ChildProcess {
+    /// Starts `path` with `env` and returns it with the first line it prints on stdout.
+    pub fn start_reading_line(
+        path: PathBuf,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<(Self, String)> {
+        let mut cmd = Command::new(path);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = ChildProcess(cmd.spawn().context("spawning a helper process")?);
+        let stdout = child.0.stdout.take().context("stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        Ok((child, line.trim().to_owned()))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        // SIGTERM first so a server can close its store cleanly.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct ServerProcess {
+    child: ChildProcess,
+    pub base_url: String,
+    pub creds: AppCredentials,
+    _dir: tempfile::TempDir,
+}
+
 impl ServerProcess {
     pub fn start(extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let mut cmd = Command::new(sibling_binary()?);
+        Self::start_in(dir, extra_env)
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(sibling_binary("tidings")?);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .env("TIDINGS_LOG", "warn,tidings=info")
@@ -41,16 +83,16 @@ impl ServerProcess {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().context("spawning tidings serve")?;
-        // Own the child from here on, so every early return below kills it.
-        let mut guard = ChildGuard(Some(child));
-        let stdout = guard.child().stdout.take().context("stdout")?;
-        let stderr = guard.child().stderr.take().context("stderr")?;
+        let mut child = ChildProcess(cmd.spawn().context("spawning tidings serve")?);
+        let stdout = child.0.stdout.take().context("stdout")?;
+        let stderr = child.0.stderr.take().context("stderr")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("tidings listening") {
                     let _ = tx.send(line);
+                } else if line.contains("ERROR") {
+                    eprintln!("server: {line}");
                 }
             }
         });
@@ -68,7 +110,7 @@ impl ServerProcess {
             .context("addr")?
             .to_owned();
         Ok(Self {
-            child: guard.disarm(),
+            child,
             base_url: format!("http://{addr}"),
             creds,
             _dir: dir,
@@ -77,38 +119,5 @@ impl ServerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-}
-
-/// Kills the child unless disarmed: a start that fails half-way leaves no server.
-struct ChildGuard(Option<Child>);
-
-impl ChildGuard {
-    fn child(&mut self) -> &mut Child {
-        self.0
-            .as_mut()
-            .expect("guard holds the child until disarmed")
-    }
-
-    fn disarm(mut self) -> Child {
-        self.0.take().expect("guard holds the child until disarmed")
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
     }
 }

@@ -239,7 +239,7 @@ pub struct NotifyConfig {
 impl Default for NotifyConfig {
     fn default() -> Self {
         Self {
-            workers_per_channel: 2,
+            workers_per_channel: 4,
             batch_size: 256,
             concurrency_per_channel: 256,
             max_attempts: 8,

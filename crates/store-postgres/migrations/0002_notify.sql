@@ -39,9 +39,10 @@ CREATE TABLE deliveries (
 CREATE UNIQUE INDEX deliveries_unique ON deliveries (notification_id, user_id, channel, target);
 CREATE INDEX deliveries_open ON deliveries (due_at) WHERE status IN ('queued', 'sending') AND NOT dead;
 CREATE INDEX deliveries_dead ON deliveries (app_id, id) WHERE dead;
-CREATE INDEX deliveries_provider_id ON deliveries (channel, provider_message_id) WHERE provider_message_id IS NOT NULL;
+-- Only SMS and email are looked up by the provider's id (their status callbacks).
+CREATE INDEX deliveries_provider_id ON deliveries (channel, provider_message_id)
+    WHERE provider_message_id IS NOT NULL AND channel IN ('sms', 'email');
 CREATE INDEX deliveries_app_created ON deliveries (app_id, created_at);
-CREATE INDEX deliveries_user_notification ON deliveries (notification_id, user_id);
 
 CREATE TABLE inbox (
     id              BIGINT PRIMARY KEY,

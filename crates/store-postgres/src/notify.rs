@@ -401,7 +401,8 @@ impl NotifyStore for PostgresStore {
         provider_message_id: &str,
     ) -> StoreResult<Option<DeliveryRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE channel = $1 AND provider_message_id = $2 LIMIT 1"
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE channel = $1 AND provider_message_id = $2 \
+             AND provider_message_id IS NOT NULL AND channel IN ('sms', 'email') LIMIT 1"
         ))
         .bind(channel.as_str())
         .bind(provider_message_id)

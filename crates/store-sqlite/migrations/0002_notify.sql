@@ -40,9 +40,10 @@ CREATE UNIQUE INDEX deliveries_unique ON deliveries (notification_id, user_id, c
 -- Unfinished deliveries only: what the dispatcher and queue statistics scan.
 CREATE INDEX deliveries_open ON deliveries (due_at) WHERE status IN ('queued', 'sending') AND dead = 0;
 CREATE INDEX deliveries_dead ON deliveries (app_id, id) WHERE dead = 1;
-CREATE INDEX deliveries_provider_id ON deliveries (channel, provider_message_id) WHERE provider_message_id IS NOT NULL;
+-- Only SMS and email are looked up by the provider's id (their status callbacks).
+CREATE INDEX deliveries_provider_id ON deliveries (channel, provider_message_id)
+    WHERE provider_message_id IS NOT NULL AND channel IN ('sms', 'email');
 CREATE INDEX deliveries_app_created ON deliveries (app_id, created_at);
-CREATE INDEX deliveries_user_notification ON deliveries (notification_id, user_id);
 
 CREATE TABLE inbox (
     id              INTEGER PRIMARY KEY,

@@ -180,7 +180,7 @@ impl NotifyStore for SqliteStore {
     ) -> StoreResult<()> {
         let deliveries = deliveries.to_vec();
         self.writer
-            .write(move |c| {
+            .write_idempotent(move |c| {
                 let mut insert = c
                     .prepare_cached(
                         "INSERT INTO deliveries (id, notification_id, app_id, user_id, channel, target, status, reason, \
@@ -273,7 +273,7 @@ impl NotifyStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Id>> {
         self.writer
-            .write(move |c| {
+            .write_idempotent(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "UPDATE notifications SET dispatched_at = ?1 WHERE id IN ( \
@@ -295,7 +295,7 @@ impl NotifyStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<(Channel, Id)>> {
         self.writer
-            .write(move |c| {
+            .write_idempotent(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "UPDATE deliveries SET dispatched_at = ?1 WHERE id IN ( \
@@ -325,7 +325,7 @@ impl NotifyStore for SqliteStore {
     ) -> StoreResult<Vec<DeliveryRecord>> {
         let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
         self.writer
-            .write(move |c| {
+            .write_idempotent(move |c| {
                 let mut out = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(200) {
                     let marks = vec!["?"; chunk.len()].join(",");
@@ -353,7 +353,7 @@ impl NotifyStore for SqliteStore {
     async fn complete(&self, updates: &[DeliveryUpdate]) -> StoreResult<()> {
         let updates = updates.to_vec();
         self.writer
-            .write(move |c| {
+            .write_idempotent(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "UPDATE deliveries SET status = ?2, reason = ?3, provider_message_id = COALESCE(?4, provider_message_id), \
@@ -394,7 +394,8 @@ impl NotifyStore for SqliteStore {
             .read(move |c| {
                 deliveries_where(
                     c,
-                    "channel = ?1 AND provider_message_id = ?2 LIMIT 1",
+                    "channel = ?1 AND provider_message_id = ?2 AND provider_message_id IS NOT NULL \
+                     AND channel IN ('sms', 'email') LIMIT 1",
                     params![channel.as_str(), pmid],
                 )
                 .map(|mut v| v.pop())
@@ -405,7 +406,7 @@ impl NotifyStore for SqliteStore {
     async fn insert_inbox(&self, items: &[InboxItemRecord]) -> StoreResult<()> {
         let items = items.to_vec();
         self.writer
-            .write(move |c| {
+            .write_idempotent(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "INSERT INTO inbox (id, app_id, user_id, notification_id, title, body, url, data, created_at, read_at) \

@@ -70,7 +70,7 @@ impl WorkQueue for SqliteQueue {
         let visible_at = self.clock.now_ms().saturating_add(millis(delay));
         let (queue_name, items) = (queue.to_owned(), items.to_vec());
         self.store
-            .write_raw(move |c| {
+            .write_idempotent_raw(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "INSERT INTO queue_messages (queue, item, visible_at) VALUES (?1, ?2, ?3)",
@@ -108,7 +108,7 @@ impl WorkQueue for SqliteQueue {
             let (queue_name, max_deliveries) = (queue.to_owned(), self.config.max_deliveries);
             let leased = self
                 .store
-                .write_raw(move |c| {
+                .write_idempotent_raw(move |c| {
                     c.prepare_cached(
                         "UPDATE queue_messages SET dead = 1 \
                          WHERE queue = ?1 AND dead = 0 AND visible_at <= ?2 AND deliveries >= ?3",
@@ -169,7 +169,7 @@ impl WorkQueue for SqliteQueue {
             return Ok(());
         }
         self.store
-            .write_raw(move |c| {
+            .write_idempotent_raw(move |c| {
                 // Only the current lease may ack: a message that timed out and was
                 // leased again belongs to its new holder.
                 let mut stmt = c
@@ -196,7 +196,7 @@ impl WorkQueue for SqliteQueue {
         let id = handle.id as i64;
         let visible_at = self.clock.now_ms().saturating_add(millis(delay));
         self.store
-            .write_raw(move |c| {
+            .write_idempotent_raw(move |c| {
                 c.prepare_cached(
                     "UPDATE queue_messages SET visible_at = ?3 WHERE id = ?1 AND lease_token = ?2",
                 )

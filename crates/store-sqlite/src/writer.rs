@@ -15,11 +15,14 @@ use tokio::sync::oneshot;
 use crate::error::map;
 
 trait WriteJob: Send {
+    /// Whether the job needs a savepoint of its own to roll back alone.
+    fn guarded(&self) -> bool;
     fn run(&mut self, conn: &Connection, savepoint: bool);
     fn complete(self: Box<Self>, commit: Result<(), StoreError>);
 }
 
 struct Job<T, F> {
+    guarded: bool,
     work: Option<F>,
     outcome: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
@@ -30,6 +33,10 @@ where
     T: Send,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
 {
+    fn guarded(&self) -> bool {
+        self.guarded
+    }
+
     fn run(&mut self, conn: &Connection, savepoint: bool) {
         let Some(work) = self.work.take() else { return };
         if savepoint {
@@ -93,14 +100,37 @@ impl Writer {
         })
     }
 
-    /// Runs `work` in the next batch and resolves once its batch is committed.
+    /// Runs `work` in the next batch and resolves once its batch is committed. If
+    /// `work` fails, its changes are rolled back and the rest of the batch stands.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(true, work).await
+    }
+
+    /// Like [`Writer::write`] without the job's own savepoint, for idempotent work
+    /// whose statements cannot break a constraint (queue operations, claims, status
+    /// updates, `INSERT ... ON CONFLICT DO NOTHING`). A savepoint makes SQLite copy
+    /// every page the job touches into a sub-journal, a large share of the hot path;
+    /// such a job can only fail on I/O, which fails the whole batch anyway.
+    pub(crate) async fn write_idempotent<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(false, work).await
+    }
+
+    async fn submit<T, F>(&self, guarded: bool, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn WriteJob> = Box::new(Job {
+            guarded,
             work: Some(work),
             outcome: None,
             reply,
@@ -143,9 +173,10 @@ fn writer_loop(conn: Connection, rx: flume::Receiver<Box<dyn WriteJob>>, max_bat
             }
             continue;
         }
-        let savepoints = batch.len() > 1;
+        let shared = batch.len() > 1;
         for job in batch.iter_mut() {
-            job.run(&conn, savepoints);
+            let savepoint = shared && job.guarded();
+            job.run(&conn, savepoint);
         }
         let commit = conn.execute_batch("COMMIT").map_err(map);
         if commit.is_err() {

@@ -4,6 +4,9 @@
 
 use tidings_fakes::apns::{FakeApns, FakeApnsConfig};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut config = FakeApnsConfig::for_tests()?;

@@ -1,4 +1,5 @@
 pub mod me;
+pub mod push;
 pub mod store_write;
 
 /// What the machine was when a result was taken, so figures are read in context.
