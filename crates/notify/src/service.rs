@@ -502,6 +502,45 @@ impl Notifier {
         }
     }
 
+    /// Where providers call back, as given to them (Twilio's `StatusCallback`).
+    pub fn callback_base_url(&self) -> Option<&str> {
+        self.config.callback_base_url.as_deref()
+    }
+
+    /// Records what a provider reported later about a delivery it accepted (a Twilio
+    /// status callback, a SendGrid event). Only `sent` deliveries move, and only
+    /// forward: a late or repeated report changes nothing.
+    pub async fn provider_report(
+        &self,
+        delivery: &crate::model::DeliveryRecord,
+        report: ProviderReport,
+    ) -> Result<()> {
+        if delivery.status != crate::model::DeliveryStatus::Sent {
+            return Ok(());
+        }
+        let (status, reason, label) = match report {
+            ProviderReport::Delivered => {
+                (crate::model::DeliveryStatus::Delivered, None, "delivered")
+            }
+            ProviderReport::Failed(reason) => {
+                (crate::model::DeliveryStatus::Failed, Some(reason), "failed")
+            }
+        };
+        self.store
+            .complete(&[crate::store::DeliveryUpdate {
+                id: delivery.id,
+                status,
+                reason,
+                provider_message_id: None,
+                due_at_ms: delivery.due_at_ms,
+                dead: false,
+                now_ms: self.now_ms(),
+            }])
+            .await?;
+        self.metrics.outcome(delivery.channel, label, 1);
+        Ok(())
+    }
+
     pub fn store(&self) -> &Arc<dyn NotifyStore> {
         &self.store
     }
@@ -509,6 +548,13 @@ impl Notifier {
     pub fn metrics(&self) -> &Arc<NotifyMetrics> {
         &self.metrics
     }
+}
+
+/// A provider's later word on a delivery it accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderReport {
+    Delivered,
+    Failed(String),
 }
 
 /// The provider settings a `PUT /v1/providers/{channel}` may name.

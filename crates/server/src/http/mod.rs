@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::problem::{code_for_status, ApiError, PROBLEM_JSON};
-use crate::http::routes::{health, me, notifications, sessions, users};
+use crate::http::routes::{health, me, notifications, sessions, users, webhooks};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -111,6 +111,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::queues))
         .routes(routes!(notifications::dead_letters))
         .routes(routes!(notifications::retry_dead_letter))
+        .routes(routes!(webhooks::twilio_status))
         .routes(routes!(
             notifications::put_provider,
             notifications::get_provider,

@@ -68,8 +68,13 @@ impl StoredProviders {
     }
 
     fn defaults_for(&self, channel: &str) -> Map<String, Value> {
+        // Operator defaults are named by provider; two channels are named otherwise.
+        let provider = match channel {
+            "sms" => "twilio",
+            other => other,
+        };
         self.defaults
-            .get(channel)
+            .get(provider)
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default()

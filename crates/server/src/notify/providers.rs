@@ -9,14 +9,16 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tidings_notify::provider::ConfigError;
 use tidings_notify::providers::apns::{ApnsOptions, ApnsProvider};
+use tidings_notify::providers::twilio::TwilioProvider;
 use tidings_notify::providers::webhook::{WebhookOptions, WebhookProvider};
-use tidings_notify::settings::{ApnsSettings, WebhookSettings};
+use tidings_notify::settings::{ApnsSettings, TwilioSettings, WebhookSettings};
 
 use crate::notify::directory::{Builder, Built};
 
 pub fn provider_builders() -> HashMap<&'static str, Builder> {
     let mut builders: HashMap<&'static str, Builder> = HashMap::new();
     builders.insert("apns", apns);
+    builders.insert("sms", sms);
     builders.insert("webhook", webhook);
     builders
 }
@@ -58,5 +60,14 @@ fn apns(app: &Value, defaults: &Map<String, Value>) -> Result<Built, ConfigError
     Ok(Built::Push(Arc::new(ApnsProvider::new(
         &s,
         ApnsOptions::default(),
+    )?)))
+}
+
+/// The operator's `[providers.twilio]` defaults apply to the `sms` channel.
+fn sms(app: &Value, defaults: &Map<String, Value>) -> Result<Built, ConfigError> {
+    let s: TwilioSettings = settings(app, defaults)?;
+    Ok(Built::Sms(Arc::new(TwilioProvider::new(
+        &s,
+        std::time::Duration::from_secs(10),
     )?)))
 }

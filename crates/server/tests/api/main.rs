@@ -13,4 +13,5 @@ mod operations;
 mod providers;
 mod push;
 mod sessions;
+mod sms;
 mod users;

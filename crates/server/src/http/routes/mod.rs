@@ -3,3 +3,4 @@ pub mod me;
 pub mod notifications;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
