@@ -112,6 +112,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::dead_letters))
         .routes(routes!(notifications::retry_dead_letter))
         .routes(routes!(webhooks::twilio_status))
+        .routes(routes!(webhooks::sendgrid_events))
         .routes(routes!(
             notifications::put_provider,
             notifications::get_provider,

@@ -69,8 +69,10 @@ impl StoredProviders {
 
     fn defaults_for(&self, channel: &str) -> Map<String, Value> {
         // Operator defaults are named by provider; two channels are named otherwise.
+        // (`email` picks its provider's table itself, by the settings' `provider`.)
         let provider = match channel {
             "sms" => "twilio",
+            "email" => return self.defaults.clone(),
             other => other,
         };
         self.defaults

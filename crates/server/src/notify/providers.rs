@@ -9,9 +9,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tidings_notify::provider::ConfigError;
 use tidings_notify::providers::apns::{ApnsOptions, ApnsProvider};
+use tidings_notify::providers::sendgrid::SendgridProvider;
 use tidings_notify::providers::twilio::TwilioProvider;
 use tidings_notify::providers::webhook::{WebhookOptions, WebhookProvider};
-use tidings_notify::settings::{ApnsSettings, TwilioSettings, WebhookSettings};
+use tidings_notify::settings::{ApnsSettings, EmailSettings, TwilioSettings, WebhookSettings};
 
 use crate::notify::directory::{Builder, Built};
 
@@ -19,6 +20,7 @@ pub fn provider_builders() -> HashMap<&'static str, Builder> {
     let mut builders: HashMap<&'static str, Builder> = HashMap::new();
     builders.insert("apns", apns);
     builders.insert("sms", sms);
+    builders.insert("email", email);
     builders.insert("webhook", webhook);
     builders
 }
@@ -70,4 +72,34 @@ fn sms(app: &Value, defaults: &Map<String, Value>) -> Result<Built, ConfigError>
         &s,
         std::time::Duration::from_secs(10),
     )?)))
+}
+
+fn email(app: &Value, defaults: &Map<String, Value>) -> Result<Built, ConfigError> {
+    let provider = app
+        .get("provider")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // Operator defaults are per provider: `[providers.sendgrid]`, `[providers.smtp]`.
+    let defaults = defaults
+        .get(provider)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    match settings::<EmailSettings>(app, &defaults)? {
+        EmailSettings::Sendgrid {
+            api_key,
+            from,
+            endpoint,
+            ..
+        } => Ok(Built::Email(Arc::new(SendgridProvider::new(
+            &api_key,
+            &from,
+            &endpoint,
+            std::time::Duration::from_secs(10),
+        )?))),
+        EmailSettings::Smtp { .. } => Err(ConfigError::new(
+            "provider",
+            "SMTP delivery is not available in this version; use sendgrid",
+        )),
+    }
 }
