@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use tidings_notify::provider::ConfigError;
 use tidings_notify::providers::apns::{ApnsOptions, ApnsProvider};
 use tidings_notify::providers::sendgrid::SendgridProvider;
+use tidings_notify::providers::smtp::SmtpProvider;
 use tidings_notify::providers::twilio::TwilioProvider;
 use tidings_notify::providers::webhook::{WebhookOptions, WebhookProvider};
 use tidings_notify::settings::{ApnsSettings, EmailSettings, TwilioSettings, WebhookSettings};
@@ -97,9 +98,11 @@ fn email(app: &Value, defaults: &Map<String, Value>) -> Result<Built, ConfigErro
             &endpoint,
             std::time::Duration::from_secs(10),
         )?))),
-        EmailSettings::Smtp { .. } => Err(ConfigError::new(
-            "provider",
-            "SMTP delivery is not available in this version; use sendgrid",
-        )),
+        EmailSettings::Smtp { url, from, ca_pem } => Ok(Built::Email(Arc::new(SmtpProvider::new(
+            &url,
+            &from,
+            ca_pem.as_deref(),
+            std::time::Duration::from_secs(20),
+        )?))),
     }
 }

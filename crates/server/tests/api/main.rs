@@ -15,4 +15,5 @@ mod providers;
 mod push;
 mod sessions;
 mod sms;
+mod smtp;
 mod users;
