@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod queue;
+pub mod ratelimit;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -87,6 +88,31 @@ macro_rules! queue_suite {
                 };
                 $crate::queue::$name(test_queue.queue.clone()).await;
                 drop(test_queue);
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per rate limiter conformance test; `$factory` is an
+/// `async fn() -> Option<Arc<dyn RateLimiter>>`.
+#[macro_export]
+macro_rules! rate_limiter_suite {
+    ($factory:path) => {
+        $crate::rate_limiter_suite!(@each $factory;
+            admits_up_to_the_limit_per_window,
+            keys_are_counted_apart,
+            concurrent_admissions_never_exceed_the_limit
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(limiter) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::ratelimit::$name(limiter).await;
             }
         )*
     };

@@ -11,9 +11,10 @@ use tidings_platform::ids::Snowflake;
 use tidings_platform::model::AppCredentials;
 use tokio::net::TcpListener;
 
+use tidings_cache_redis::RedisRateLimiter;
 use tidings_notify::directory::NoLiveSockets;
 use tidings_notify::metrics::NotifyMetrics;
-use tidings_notify::ratelimit::MemoryRateLimiter;
+use tidings_notify::ratelimit::{MemoryRateLimiter, RateLimiter};
 use tidings_notify::{Notifier, NotifierParts};
 use tokio::sync::watch;
 
@@ -57,6 +58,19 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
     if notify_config.callback_base_url.is_none() {
         notify_config.callback_base_url = Some(format!("http://{}", config.listen));
     }
+    // Several nodes must share one count per user, so with Redis the limits live there.
+    let limiter: Arc<dyn RateLimiter> =
+        match &config.redis_url {
+            Some(url) => Arc::new(RedisRateLimiter::connect(url, "tidings:").await.map_err(
+                |e| {
+                    StartError::Platform(tidings_platform::Error::Unavailable {
+                        detail: e,
+                        retry_after_secs: 1,
+                    })
+                },
+            )?),
+            None => Arc::new(MemoryRateLimiter::default()),
+        };
     let directory = StoredProviders::new(
         backends.notify.clone(),
         provider_builders(),
@@ -67,7 +81,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         accounts: backends.accounts,
         queue: backends.queue,
         providers: Arc::new(directory),
-        limiter: Arc::new(MemoryRateLimiter::default()),
+        limiter,
         alerts: Arc::new(OperatorAlerts::new(config.notify.alert_webhook_url.clone())),
         live: Arc::new(NoLiveSockets),
         ids,

@@ -509,8 +509,23 @@ on_both_backends!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_suppresses_the_excess() {
+    rate_limit(None).await;
+}
+
+/// The same limit held in Redis, as a cluster runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_in_redis_suppresses_the_excess() {
+    let Ok(url) = std::env::var("TIDINGS_TEST_REDIS_URL") else {
+        eprintln!("skipped: TIDINGS_TEST_REDIS_URL is not set");
+        return;
+    };
+    rate_limit(Some(url)).await;
+}
+
+async fn rate_limit(redis_url: Option<String>) {
     let app = spawn_with(Backend::Sqlite, |c| {
         c.notify.rate_limit_max = 2;
+        c.redis_url = redis_url;
     })
     .await
     .unwrap();
