@@ -75,11 +75,23 @@ impl StoredProviders {
             "email" => return self.defaults.clone(),
             other => other,
         };
-        self.defaults
+        let mut own = self
+            .defaults
             .get(provider)
             .and_then(Value::as_object)
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // The contract names FCM's OAuth endpoint as a provider of its own.
+        if channel == "fcm" {
+            if let Some(uri) = self
+                .defaults
+                .get("fcm_token_uri")
+                .and_then(|t| t.get("endpoint"))
+            {
+                own.insert("token_uri".into(), uri.clone());
+            }
+        }
+        own
     }
 
     async fn get(&self, app: Id, channel: &'static str) -> Result<Built, Unconfigured> {

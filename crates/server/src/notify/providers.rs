@@ -9,17 +9,21 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tidings_notify::provider::ConfigError;
 use tidings_notify::providers::apns::{ApnsOptions, ApnsProvider};
+use tidings_notify::providers::fcm::FcmProvider;
 use tidings_notify::providers::sendgrid::SendgridProvider;
 use tidings_notify::providers::smtp::SmtpProvider;
 use tidings_notify::providers::twilio::TwilioProvider;
 use tidings_notify::providers::webhook::{WebhookOptions, WebhookProvider};
-use tidings_notify::settings::{ApnsSettings, EmailSettings, TwilioSettings, WebhookSettings};
+use tidings_notify::settings::{
+    ApnsSettings, EmailSettings, FcmSettings, TwilioSettings, WebhookSettings,
+};
 
 use crate::notify::directory::{Builder, Built};
 
 pub fn provider_builders() -> HashMap<&'static str, Builder> {
     let mut builders: HashMap<&'static str, Builder> = HashMap::new();
     builders.insert("apns", apns);
+    builders.insert("fcm", fcm);
     builders.insert("sms", sms);
     builders.insert("email", email);
     builders.insert("webhook", webhook);
@@ -105,4 +109,24 @@ fn email(app: &Value, defaults: &Map<String, Value>) -> Result<Built, ConfigErro
             std::time::Duration::from_secs(20),
         )?))),
     }
+}
+
+fn fcm(app: &Value, defaults: &Map<String, Value>) -> Result<Built, ConfigError> {
+    let mut s: FcmSettings = settings(app, &strip_token_uri(defaults))?;
+    // `[providers.fcm_token_uri] endpoint` points the OAuth exchange elsewhere (tests).
+    if let Some(uri) = defaults.get("token_uri").and_then(Value::as_str) {
+        s.service_account.token_uri = uri.to_owned();
+    }
+    Ok(Built::Push(Arc::new(FcmProvider::new(
+        &s,
+        std::time::Duration::from_secs(10),
+    )?)))
+}
+
+fn strip_token_uri(defaults: &Map<String, Value>) -> Map<String, Value> {
+    defaults
+        .iter()
+        .filter(|(k, _)| k.as_str() != "token_uri")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

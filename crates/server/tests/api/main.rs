@@ -8,6 +8,7 @@ mod bad_input;
 mod binary;
 mod crash;
 mod email;
+mod fcm;
 mod isolation;
 mod notifications;
 mod operations;
