@@ -6,6 +6,7 @@
 //! machine, e.g. no `TIDINGS_TEST_DATABASE_URL`).
 
 pub mod accounts;
+pub mod notify;
 pub mod queue;
 pub mod ratelimit;
 
@@ -113,6 +114,37 @@ macro_rules! rate_limiter_suite {
                     return;
                 };
                 $crate::ratelimit::$name(limiter).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per notification store conformance test; `$factory`
+/// is an `async fn() -> Option<(Arc<dyn NotifyStore>, Box<dyn Any + Send + Sync>)>`.
+#[macro_export]
+macro_rules! notify_store_suite {
+    ($factory:path) => {
+        $crate::notify_store_suite!(@each $factory;
+            event_ids_dedup_per_app,
+            fan_out_is_idempotent_and_keeps_its_cursor,
+            due_work_respects_send_at_and_redispatch,
+            claims_are_exclusive_and_leases_expire,
+            provider_ids_find_sms_and_email,
+            inbox_pages_counts_and_reads,
+            templates_topics_and_provider_settings,
+            tracking_stats_queues_and_dead_letters
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some((store, guard)) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::notify::$name(store).await;
+                drop(guard);
             }
         )*
     };
