@@ -40,6 +40,8 @@ pub struct Config {
     pub database_schema: Option<String>,
     pub redis_url: Option<String>,
     pub nats_url: Option<String>,
+    /// Prefix of the JetStream streams this installation uses (one per queue).
+    pub nats_stream_prefix: String,
     /// 0–1023, unique per node: the node bits of every Snowflake id it makes.
     pub node_id: u16,
     /// What `/v1/ws/endpoint` hands out; default `ws://<listen>/v1/ws`.
@@ -65,6 +67,7 @@ impl Default for Config {
             database_schema: None,
             redis_url: None,
             nats_url: None,
+            nats_stream_prefix: "TIDINGS".into(),
             node_id: 0,
             public_url: None,
             log_format: "text".into(),

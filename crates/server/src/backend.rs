@@ -8,6 +8,7 @@ use tidings_platform::clock::Clock;
 use tidings_platform::config::Config;
 use tidings_platform::store::AccountStore;
 use tidings_platform::StoreError;
+use tidings_queue_nats::NatsQueue;
 use tidings_store_postgres::{PostgresQueue, PostgresStore};
 use tidings_store_sqlite::{SqliteQueue, SqliteStore};
 
@@ -30,8 +31,20 @@ pub fn queue_config(config: &Config) -> QueueConfig {
 }
 
 /// A `postgres://` database URL selects PostgreSQL; otherwise the embedded SQLite
-/// file under the data dir.
+/// file under the data dir. A NATS URL moves the work queues to JetStream.
 pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Backends, StoreError> {
+    let mut backends = open_store(config, clock).await?;
+    if let Some(url) = &config.nats_url {
+        let queue = NatsQueue::connect(url, &config.nats_stream_prefix, queue_config(config))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("nats: {e}")))?;
+        backends.queue = Arc::new(queue);
+        backends.description.push_str(" with NATS JetStream queues");
+    }
+    Ok(backends)
+}
+
+async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> Result<Backends, StoreError> {
     match &config.database_url {
         Some(url) => {
             let store = Arc::new(
