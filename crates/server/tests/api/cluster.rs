@@ -87,7 +87,7 @@ async fn notifications_cross_nodes_on_postgres_nats_and_redis() {
 }
 
 /// Removes this test's JetStream streams (named `<prefix>_<queue>`).
-async fn delete_streams(url: &str, prefix: &str) {
+pub async fn delete_streams(url: &str, prefix: &str) {
     use futures::StreamExt;
     let Ok(client) = async_nats::connect(url).await else {
         return;

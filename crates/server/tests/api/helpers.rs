@@ -27,6 +27,32 @@ pub struct TestApp {
 enum Guard {
     Dir(#[allow(dead_code)] tempfile::TempDir),
     Schema(#[allow(dead_code)] tidings_store_postgres::ScratchSchema),
+    /// The distributed shape: a schema, plus JetStream streams under a prefix.
+    Cluster(
+        #[allow(dead_code)] tidings_store_postgres::ScratchSchema,
+        #[allow(dead_code)] Streams,
+    ),
+}
+
+/// JetStream streams named `<prefix>_*`, deleted on drop.
+pub struct Streams {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(crate::cluster::delete_streams(&url, &prefix));
+            }
+        })
+        .join();
+    }
 }
 
 fn test_config(backend: Backend) -> Option<(Config, Guard)> {
@@ -51,7 +77,18 @@ fn test_config(backend: Backend) -> Option<(Config, Guard)> {
             config.database_url = Some(url);
             config.database_schema = Some(schema.name().to_owned());
             config.postgres.max_connections = 4;
-            Guard::Schema(schema)
+            // With NATS and Redis available, the PostgreSQL run is the whole
+            // distributed shape: queues on JetStream, rate limits in Redis.
+            config.redis_url = std::env::var("TIDINGS_TEST_REDIS_URL").ok();
+            match std::env::var("TIDINGS_TEST_NATS_URL") {
+                Ok(nats) => {
+                    let prefix = format!("T{:012x}", rand::random::<u64>() >> 16);
+                    config.nats_url = Some(nats.clone());
+                    config.nats_stream_prefix = prefix.clone();
+                    Guard::Cluster(schema, Streams { url: nats, prefix })
+                }
+                Err(_) => Guard::Schema(schema),
+            }
         }
     };
     Some((config, guard))
