@@ -6,6 +6,7 @@
 //! machine, e.g. no `TIDINGS_TEST_DATABASE_URL`).
 
 pub mod accounts;
+pub mod chat;
 pub mod notify;
 pub mod queue;
 pub mod ratelimit;
@@ -144,6 +145,38 @@ macro_rules! notify_store_suite {
                     return;
                 };
                 $crate::notify::$name(store).await;
+                drop(guard);
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per chat store conformance test; `$factory` is an
+/// `async fn() -> Option<(Arc<dyn ChatStore>, Box<dyn Any + Send + Sync>)>`.
+#[macro_export]
+macro_rules! chat_store_suite {
+    ($factory:path) => {
+        $crate::chat_store_suite!(@each $factory;
+            channels_and_members_round_trip,
+            channel_lists_page_by_activity,
+            direct_channels_are_one_per_pair,
+            appends_number_without_gaps_and_dedup,
+            concurrent_appends_leave_no_gaps,
+            history_pages_by_seq,
+            edits_deletes_and_reactions,
+            read_positions_only_move_forward,
+            sync_reads_the_users_channels_in_log_order
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some((store, guard)) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::chat::$name(store).await;
                 drop(guard);
             }
         )*

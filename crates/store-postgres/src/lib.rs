@@ -2,6 +2,7 @@
 //! crate: callers see the platform's traits and `StoreError` only.
 
 mod accounts;
+mod chat;
 mod error;
 mod notify;
 mod queue;

@@ -3,6 +3,7 @@
 //! no SQLite type escapes this crate.
 
 mod accounts;
+mod chat;
 mod error;
 mod migrate;
 mod notify;

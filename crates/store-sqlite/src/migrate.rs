@@ -9,6 +9,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0001_accounts.sql"),
     ),
     ("0002_notify", include_str!("../migrations/0002_notify.sql")),
+    ("0003_chat", include_str!("../migrations/0003_chat.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
