@@ -102,6 +102,7 @@ pub struct Hub {
     by_user: RwLock<HashMap<Id, Vec<Arc<Connection>>>>,
     watchers: RwLock<HashMap<Id, Vec<Weak<Connection>>>>,
     sockets: AtomicU64,
+    socket_count: watch::Sender<u64>,
     /// Every message up to this pos has been routed.
     released: AtomicI64,
     started: watch::Sender<bool>,
@@ -124,6 +125,7 @@ impl Hub {
             by_user: RwLock::new(HashMap::new()),
             watchers: RwLock::new(HashMap::new()),
             sockets: AtomicU64::new(0),
+            socket_count: watch::channel(0).0,
             released: AtomicI64::new(0),
             started: watch::channel(false).0,
             routed: AtomicU64::new(0),
@@ -137,6 +139,12 @@ impl Hub {
     /// Sockets connected to this node.
     pub fn sockets(&self) -> u64 {
         self.sockets.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once no socket is left on this node.
+    pub async fn drained(&self) {
+        let mut rx = self.socket_count.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
     }
 
     /// Frames offered to sockets since start.
@@ -175,7 +183,8 @@ impl Hub {
             .entry(user)
             .or_default()
             .push(conn.clone());
-        self.sockets.fetch_add(1, Ordering::Relaxed);
+        let now = self.sockets.fetch_add(1, Ordering::Relaxed) + 1;
+        self.socket_count.send_replace(now);
         (conn, rx)
     }
 
@@ -186,7 +195,8 @@ impl Hub {
                 let before = list.len();
                 list.retain(|c| !Arc::ptr_eq(c, conn));
                 if list.len() < before {
-                    self.sockets.fetch_sub(1, Ordering::Relaxed);
+                    let now = self.sockets.fetch_sub(1, Ordering::Relaxed) - 1;
+                    self.socket_count.send_replace(now);
                 }
                 if list.is_empty() {
                     by_user.remove(&conn.user);
@@ -207,6 +217,15 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Every socket on this node, as (user, socket).
+    pub fn socket_list(&self) -> Vec<(Id, ConnId)> {
+        self.by_user
+            .read()
+            .iter()
+            .flat_map(|(user, conns)| conns.iter().map(move |c| (*user, c.id)))
+            .collect()
     }
 
     /// Whether the user has a socket on this node.

@@ -29,11 +29,10 @@ pub trait PresenceStore: Send + Sync + 'static {
         now_ms: i64,
         expires_ms: i64,
     ) -> StoreResult<bool>;
-    /// Extends a socket's registration.
+    /// Extends the registration of a node's live sockets.
     async fn refresh(
         &self,
-        user: Id,
-        conn: ConnId,
+        sockets: &[(Id, ConnId)],
         now_ms: i64,
         expires_ms: i64,
     ) -> StoreResult<()>;
@@ -82,15 +81,16 @@ impl PresenceStore for MemoryPresence {
 
     async fn refresh(
         &self,
-        user: Id,
-        conn: ConnId,
+        sockets: &[(Id, ConnId)],
         now_ms: i64,
         expires_ms: i64,
     ) -> StoreResult<()> {
         let mut users = self.users.lock();
-        let entry = users.entry(user).or_default();
-        entry.sockets.insert(conn, expires_ms);
-        entry.last_seen_ms = Some(now_ms);
+        for (user, conn) in sockets {
+            let entry = users.entry(*user).or_default();
+            entry.sockets.insert(*conn, expires_ms);
+            entry.last_seen_ms = Some(now_ms);
+        }
         Ok(())
     }
 

@@ -145,7 +145,7 @@ impl Chat {
         app: Id,
         creator: Id,
         req: NewChannel,
-    ) -> Result<ChannelView> {
+    ) -> Result<(ChannelView, bool)> {
         let now = self.clock.now_ms();
         let mut others: Vec<Id> = req
             .members
@@ -227,7 +227,8 @@ impl Chat {
             read_seq: 0,
         }));
         let stored = self.store.create_channel(&channel, &members).await?;
-        self.channel_view(app, creator, stored.id).await
+        let view = self.channel_view(app, creator, stored.id).await?;
+        Ok((view, stored.id == channel.id))
     }
 
     /// The channel as `user` sees it; only members see it.
@@ -762,9 +763,10 @@ impl Chat {
         Ok(())
     }
 
-    pub async fn socket_alive(&self, user: Id, conn: ConnId, ttl_ms: i64) -> Result<()> {
+    /// Keeps this node's sockets online for another `ttl_ms`.
+    pub async fn sockets_alive(&self, sockets: &[(Id, ConnId)], ttl_ms: i64) -> Result<()> {
         let now = self.clock.now_ms();
-        Ok(self.presence.refresh(user, conn, now, now + ttl_ms).await?)
+        Ok(self.presence.refresh(sockets, now, now + ttl_ms).await?)
     }
 
     pub async fn socket_down(&self, user: Id, conn: ConnId) -> Result<()> {

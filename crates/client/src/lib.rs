@@ -14,14 +14,18 @@
 //! The wire types here are this crate's own, written from the API contract rather
 //! than shared with the server, so the client's tests check the contract itself.
 
+mod chat;
 mod error;
+mod socket;
 mod types;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use chat::*;
 pub use error::{Error, Problem};
+pub use socket::{Frame, Socket, SocketError};
 pub use types::*;
 
 #[derive(Clone, Debug)]
@@ -87,6 +91,14 @@ impl Client {
         Self {
             auth: Auth::AppKey(app_key.to_owned()),
             ..self.clone()
+        }
+    }
+
+    /// The user token this client acts with, if it acts as a user.
+    pub fn token(&self) -> Option<&str> {
+        match &self.auth {
+            Auth::User(token) => Some(token),
+            _ => None,
         }
     }
 

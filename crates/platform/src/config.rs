@@ -53,6 +53,7 @@ pub struct Config {
     pub sqlite: SqliteConfig,
     pub postgres: PostgresConfig,
     pub notify: NotifyConfig,
+    pub chat: ChatConfig,
     /// Provider settings (`[providers.apns] endpoint = ...`), read by the notification
     /// service.
     pub providers: Map<String, Value>,
@@ -76,6 +77,7 @@ impl Default for Config {
             sqlite: SqliteConfig::default(),
             postgres: PostgresConfig::default(),
             notify: NotifyConfig::default(),
+            chat: ChatConfig::default(),
             providers: Map::new(),
         }
     }
@@ -257,6 +259,73 @@ impl Default for NotifyConfig {
             alert_webhook_url: None,
             allow_endpoint_override: true,
             callback_base_url: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// How often clients should ping; a socket silent for twice this is closed.
+    pub heartbeat_ms: u64,
+    /// A socket that has not authenticated within this is closed.
+    pub auth_timeout_ms: u64,
+    /// Frames that may wait for one socket; a reader slower than that is cut (4008).
+    pub outbound_queue: usize,
+    /// The socket's read buffer, allocated per connection: keep it small.
+    pub read_buffer_bytes: usize,
+    /// Bytes written to a socket before a flush is forced.
+    pub write_buffer_bytes: usize,
+    /// Most bytes a socket may have unsent in its write buffer.
+    pub max_write_buffer_bytes: usize,
+    /// Frames a client may send per second, and in a burst, before being told off;
+    /// a client that keeps flooding is closed (4029).
+    pub frames_per_sec: u32,
+    pub frame_burst: u32,
+    /// `send`s one socket may have waiting for their commit at once.
+    pub max_inflight_sends: usize,
+    /// Most members of a group.
+    pub max_members: u32,
+    /// Messages a `sync` reads from the store at a time.
+    pub sync_page: u32,
+    /// How long a hole in the message log may wait for a lost event before the
+    /// missing messages are read from the store.
+    pub gap_timeout_ms: u64,
+    /// Events the in-process bus holds for a slow node hub.
+    pub bus_capacity: usize,
+    /// A socket's presence entry lives this long unless its node refreshes it.
+    pub presence_ttl_ms: u64,
+    /// Users one socket may watch the presence of.
+    pub max_watched: usize,
+    /// Members with no live socket get a push notification for new messages.
+    pub push_offline: bool,
+    /// Channels whose member lists each node keeps in memory.
+    pub member_cache: usize,
+    /// Most sockets this node accepts.
+    pub max_sockets: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 10_000,
+            auth_timeout_ms: 10_000,
+            outbound_queue: 512,
+            read_buffer_bytes: 4 * 1024,
+            write_buffer_bytes: 4 * 1024,
+            max_write_buffer_bytes: 1024 * 1024,
+            frames_per_sec: 100,
+            frame_burst: 200,
+            max_inflight_sends: 64,
+            max_members: 1_000,
+            sync_page: 500,
+            gap_timeout_ms: 250,
+            bus_capacity: 65_536,
+            presence_ttl_ms: 8_000,
+            max_watched: 1_000,
+            push_offline: true,
+            member_cache: 100_000,
+            max_sockets: 100_000,
         }
     }
 }

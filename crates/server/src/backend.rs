@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tidings_chat::store::ChatStore;
 use tidings_notify::queue::{QueueConfig, WorkQueue};
 use tidings_notify::store::NotifyStore;
 use tidings_platform::clock::Clock;
@@ -16,6 +17,7 @@ use tidings_store_sqlite::{SqliteQueue, SqliteStore};
 pub struct Backends {
     pub accounts: Arc<dyn AccountStore>,
     pub notify: Arc<dyn NotifyStore>,
+    pub chat: Arc<dyn ChatStore>,
     pub queue: Arc<dyn WorkQueue>,
     /// Human-readable, for the start-up log line.
     pub description: String,
@@ -58,7 +60,8 @@ async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> Result<Backends, 
             ));
             Ok(Backends {
                 accounts: store.clone(),
-                notify: store,
+                notify: store.clone(),
+                chat: store,
                 queue,
                 description: "postgres".into(),
             })
@@ -74,7 +77,8 @@ async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> Result<Backends, 
             let queue = Arc::new(SqliteQueue::new(store.clone(), clock, queue_config(config)));
             Ok(Backends {
                 accounts: store.clone(),
-                notify: store,
+                notify: store.clone(),
+                chat: store,
                 queue,
                 description: format!("sqlite at {}", config.sqlite_path().display()),
             })

@@ -2,9 +2,11 @@
 //! HTTP/WebSocket node.
 
 pub mod backend;
+pub mod chat;
 pub mod http;
 pub mod notify;
 pub mod server;
 pub mod state;
+pub mod ws;
 
 pub use server::{build_state, Server, StartError};

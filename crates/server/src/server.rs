@@ -12,18 +12,28 @@ use tidings_platform::model::AppCredentials;
 use tokio::net::TcpListener;
 
 use tidings_cache_redis::RedisRateLimiter;
-use tidings_notify::directory::NoLiveSockets;
+use tidings_chat::bus::{ChatBus, InProcessBus};
+use tidings_chat::discovery::{GatewayRegistry, MemoryRegistry};
+use tidings_chat::hub::{Hub, HubConfig};
+use tidings_chat::members::MemberCache;
+use tidings_chat::presence::{MemoryPresence, PresenceStore};
+use tidings_chat::service::ChatSettings;
+use tidings_chat::{Chat, ChatParts};
 use tidings_notify::metrics::NotifyMetrics;
 use tidings_notify::ratelimit::{MemoryRateLimiter, RateLimiter};
 use tidings_notify::{Notifier, NotifierParts};
 use tokio::sync::watch;
 
+use crate::chat::live::BusLiveSink;
+use crate::chat::node::ChatNode;
+use crate::chat::push::PushOffline;
 use crate::http;
 use crate::http::metrics::Metrics;
 use crate::notify::alerts::OperatorAlerts;
 use crate::notify::directory::StoredProviders;
 use crate::notify::providers::provider_builders;
 use crate::state::AppState;
+use crate::ws::Gateway;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -71,6 +81,9 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
             )?),
             None => Arc::new(MemoryRateLimiter::default()),
         };
+    let bus: Arc<dyn ChatBus> = Arc::new(InProcessBus::new(config.chat.bus_capacity));
+    let presence: Arc<dyn PresenceStore> = Arc::new(MemoryPresence::default());
+    let registry: Arc<dyn GatewayRegistry> = Arc::new(MemoryRegistry::default());
     let directory = StoredProviders::new(
         backends.notify.clone(),
         provider_builders(),
@@ -78,25 +91,88 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
     );
     let notifier = Arc::new(Notifier::new(NotifierParts {
         store: backends.notify,
-        accounts: backends.accounts,
+        accounts: backends.accounts.clone(),
         queue: backends.queue,
         providers: Arc::new(directory),
         limiter,
         alerts: Arc::new(OperatorAlerts::new(config.notify.alert_webhook_url.clone())),
-        live: Arc::new(NoLiveSockets),
-        ids,
-        clock,
+        live: Arc::new(BusLiveSink::new(bus.clone())),
+        ids: ids.clone(),
+        clock: clock.clone(),
         config: notify_config,
         metrics: notify_metrics,
     }));
+    let members = Arc::new(MemberCache::new(
+        backends.chat.clone(),
+        config.chat.member_cache,
+    ));
+    let chat = Arc::new(Chat::new(ChatParts {
+        store: backends.chat.clone(),
+        accounts: backends.accounts,
+        bus: bus.clone(),
+        presence,
+        registry,
+        push: Arc::new(PushOffline::new(notifier.clone())),
+        members: members.clone(),
+        ids,
+        clock,
+        settings: ChatSettings {
+            max_members: config.chat.max_members,
+            text_chars: config.limits.text_chars,
+            push_offline: config.chat.push_offline,
+            sync_page: config.chat.sync_page.max(1),
+            page_limits: tidings_platform::page::PageLimits {
+                default: config.limits.page_default,
+                max: config.limits.page_max,
+            },
+        },
+    }));
+    let hub = Arc::new(Hub::new(
+        HubConfig {
+            node: config.node_id,
+            outbound_queue: config.chat.outbound_queue,
+            gap_timeout: std::time::Duration::from_millis(config.chat.gap_timeout_ms.max(1)),
+            max_watched: config.chat.max_watched,
+        },
+        backends.chat,
+        members,
+    ));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("ws://{}/v1/ws", config.listen));
+    let (drain, draining) = watch::channel(false);
+    let gateway = Arc::new(Gateway {
+        chat: chat.clone(),
+        hub: hub.clone(),
+        accounts: accounts.clone(),
+        config: config.chat.clone(),
+        frame_bytes: config.limits.ws_frame_bytes,
+        public_url: parking_lot::RwLock::new(public_url.clone()),
+        draining,
+    });
+    let chat_node = Arc::new(ChatNode {
+        chat: chat.clone(),
+        hub,
+        bus,
+        public_url,
+        presence_ttl: std::time::Duration::from_millis(config.chat.presence_ttl_ms.max(100)),
+    });
     let state = AppState {
         config: Arc::new(config),
         accounts,
         notifier,
         metrics: Arc::new(metrics),
+        chat,
+        gateway,
+        chat_node,
+        drain: Arc::new(drain),
     };
     Ok((state, backends.description))
 }
+
+/// How long sockets get to finish in-flight sends when the node stops.
+const SOCKET_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Server {
     listener: TcpListener,
@@ -118,6 +194,12 @@ impl Server {
                 addr: listen,
                 source,
             })?;
+        if state.config.public_url.is_none() {
+            // Listening on port 0 picks the port only now.
+            if let Ok(addr) = listener.local_addr() {
+                *state.gateway.public_url.write() = format!("ws://{addr}/v1/ws");
+            }
+        }
         Ok(Self {
             listener,
             state,
@@ -153,15 +235,32 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let (stop_workers, workers_stopping) = watch::channel(false);
-        let workers = self.state.notifier.start(workers_stopping);
+        let mut workers = self.state.notifier.start(workers_stopping.clone());
+        // The announced URL is the bound one, known only now.
+        let node = ChatNode {
+            chat: self.state.chat_node.chat.clone(),
+            hub: self.state.chat_node.hub.clone(),
+            bus: self.state.chat_node.bus.clone(),
+            public_url: self.state.gateway.public_url(),
+            presence_ttl: self.state.chat_node.presence_ttl,
+        };
+        workers.extend(node.start(workers_stopping).await);
+        node.hub.ready().await;
         let app = http::router(self.state.clone());
+        let drain = self.state.drain.clone();
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Sockets are not HTTP requests: axum does not wait for them, so they are
+            // told to go elsewhere and given a moment to finish what they hold.
+            drain.send_replace(true);
+        })
         .await
         .map_err(StartError::Serve);
+        let _ = tokio::time::timeout(SOCKET_DRAIN, node.hub.drained()).await;
         // Workers finish the batch in hand; anything claimed but unfinished is
         // picked up again after its lease by whichever node runs next.
         let _ = stop_workers.send(true);

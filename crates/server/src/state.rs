@@ -1,11 +1,14 @@
 use std::sync::Arc;
 
+use tidings_chat::Chat;
 use tidings_notify::Notifier;
 use tidings_platform::accounts::Accounts;
 use tidings_platform::config::Config;
 use tidings_platform::page::PageLimits;
 
+use crate::chat::node::ChatNode;
 use crate::http::metrics::Metrics;
+use crate::ws::Gateway;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -14,6 +17,11 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub notifier: Arc<Notifier>,
     pub metrics: Arc<Metrics>,
+    pub chat: Arc<Chat>,
+    pub gateway: Arc<Gateway>,
+    pub chat_node: Arc<ChatNode>,
+    /// Set to true when the node starts draining its sockets.
+    pub drain: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {

@@ -23,8 +23,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::problem::{code_for_status, ApiError, PROBLEM_JSON};
-use crate::http::routes::{health, me, notifications, sessions, users, webhooks};
+use crate::http::routes::{chat, health, me, notifications, sessions, users, webhooks};
 use crate::state::AppState;
+use crate::ws;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +38,7 @@ use crate::state::AppState;
     tags(
         (name = "users", description = "Users, sessions, contacts"),
         (name = "notifications", description = "Push, SMS, email, webhook and in-app notifications"),
+        (name = "chat", description = "Channels, messages, presence and the WebSocket"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -118,6 +120,17 @@ fn api_router() -> OpenApiRouter<AppState> {
             notifications::get_provider,
             notifications::delete_provider
         ))
+        .routes(routes!(chat::create_channel))
+        .routes(routes!(chat::my_channels))
+        .routes(routes!(chat::get_channel))
+        .routes(routes!(chat::add_member, chat::remove_member))
+        .routes(routes!(chat::history, chat::send))
+        .routes(routes!(chat::edit_message, chat::delete_message))
+        .routes(routes!(chat::add_reaction, chat::remove_reaction))
+        .routes(routes!(chat::mark_read))
+        .routes(routes!(chat::presence))
+        .routes(routes!(ws::routes::websocket))
+        .routes(routes!(ws::routes::endpoint))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

@@ -6,6 +6,7 @@ mod helpers;
 
 mod bad_input;
 mod binary;
+mod chat;
 mod cluster;
 mod crash;
 mod email;

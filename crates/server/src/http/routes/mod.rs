@@ -1,3 +1,4 @@
+pub mod chat;
 pub mod health;
 pub mod me;
 pub mod notifications;
