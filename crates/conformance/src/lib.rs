@@ -6,8 +6,10 @@
 //! machine, e.g. no `TIDINGS_TEST_DATABASE_URL`).
 
 pub mod accounts;
+pub mod bus;
 pub mod chat;
 pub mod notify;
+pub mod presence;
 pub mod queue;
 pub mod ratelimit;
 
@@ -178,6 +180,63 @@ macro_rules! chat_store_suite {
                 };
                 $crate::chat::$name(store).await;
                 drop(guard);
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per presence and registry conformance test;
+/// `$presence` is an `async fn() -> Option<Arc<dyn PresenceStore>>` and `$registry`
+/// an `async fn() -> Option<Arc<dyn GatewayRegistry>>`.
+#[macro_export]
+macro_rules! presence_suite {
+    ($presence:path, $registry:path) => {
+        $crate::presence_suite!(@each $presence;
+            online_while_any_socket_lives,
+            sockets_expire_unless_refreshed
+        );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn the_registry_lists_live_gateways() {
+            let Some(registry) = $registry().await else {
+                eprintln!("skipped: backend not configured");
+                return;
+            };
+            $crate::presence::the_registry_lists_live_gateways(registry).await;
+        }
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(presence) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::presence::$name(presence).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per chat bus conformance test; `$factory` is an
+/// `async fn() -> Option<Arc<dyn ChatBus>>` giving a bus of its own.
+#[macro_export]
+macro_rules! bus_suite {
+    ($factory:path) => {
+        $crate::bus_suite!(@each $factory;
+            every_subscriber_gets_events_in_publish_order,
+            every_kind_of_event_round_trips
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(bus) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::bus::$name(bus).await;
             }
         )*
     };

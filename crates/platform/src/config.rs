@@ -39,6 +39,8 @@ pub struct Config {
     /// PostgreSQL schema to use (created if missing); unset means the URL's default.
     pub database_schema: Option<String>,
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key this installation uses.
+    pub redis_prefix: String,
     pub nats_url: Option<String>,
     /// Prefix of the JetStream streams this installation uses (one per queue).
     pub nats_stream_prefix: String,
@@ -67,6 +69,7 @@ impl Default for Config {
             database_url: None,
             database_schema: None,
             redis_url: None,
+            redis_prefix: "tidings:".into(),
             nats_url: None,
             nats_stream_prefix: "TIDINGS".into(),
             node_id: 0,

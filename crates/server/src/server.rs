@@ -11,7 +11,7 @@ use tidings_platform::ids::Snowflake;
 use tidings_platform::model::AppCredentials;
 use tokio::net::TcpListener;
 
-use tidings_cache_redis::RedisRateLimiter;
+use tidings_cache_redis::{RedisPresence, RedisRateLimiter, RedisRegistry};
 use tidings_chat::bus::{ChatBus, InProcessBus};
 use tidings_chat::discovery::{GatewayRegistry, MemoryRegistry};
 use tidings_chat::hub::{Hub, HubConfig};
@@ -22,6 +22,7 @@ use tidings_chat::{Chat, ChatParts};
 use tidings_notify::metrics::NotifyMetrics;
 use tidings_notify::ratelimit::{MemoryRateLimiter, RateLimiter};
 use tidings_notify::{Notifier, NotifierParts};
+use tidings_queue_nats::NatsBus;
 use tokio::sync::watch;
 
 use crate::chat::live::BusLiveSink;
@@ -69,21 +70,20 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         notify_config.callback_base_url = Some(format!("http://{}", config.listen));
     }
     // Several nodes must share one count per user, so with Redis the limits live there.
-    let limiter: Arc<dyn RateLimiter> =
-        match &config.redis_url {
-            Some(url) => Arc::new(RedisRateLimiter::connect(url, "tidings:").await.map_err(
-                |e| {
+    let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisRateLimiter::connect(url, &config.redis_prefix)
+                .await
+                .map_err(|e| {
                     StartError::Platform(tidings_platform::Error::Unavailable {
                         detail: e,
                         retry_after_secs: 1,
                     })
-                },
-            )?),
-            None => Arc::new(MemoryRateLimiter::default()),
-        };
-    let bus: Arc<dyn ChatBus> = Arc::new(InProcessBus::new(config.chat.bus_capacity));
-    let presence: Arc<dyn PresenceStore> = Arc::new(MemoryPresence::default());
-    let registry: Arc<dyn GatewayRegistry> = Arc::new(MemoryRegistry::default());
+                })?,
+        ),
+        None => Arc::new(MemoryRateLimiter::default()),
+    };
+    let (bus, presence, registry) = chat_backends(&config).await?;
     let directory = StoredProviders::new(
         backends.notify.clone(),
         provider_builders(),
@@ -169,6 +169,51 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         drain: Arc::new(drain),
     };
     Ok((state, backends.description))
+}
+
+type ChatBackends = (
+    Arc<dyn ChatBus>,
+    Arc<dyn PresenceStore>,
+    Arc<dyn GatewayRegistry>,
+);
+
+/// Live delivery between nodes goes over NATS when it is configured; presence and
+/// the gateway registry live in Redis when it is. Alone, a node keeps them in memory.
+async fn chat_backends(config: &Config) -> Result<ChatBackends, StartError> {
+    let unavailable = |detail: String| {
+        StartError::Platform(tidings_platform::Error::Unavailable {
+            detail,
+            retry_after_secs: 1,
+        })
+    };
+    let bus: Arc<dyn ChatBus> = match &config.nats_url {
+        Some(url) => Arc::new(
+            NatsBus::connect(url, &config.nats_stream_prefix)
+                .await
+                .map_err(|e| unavailable(e.to_string()))?,
+        ),
+        None => Arc::new(InProcessBus::new(config.chat.bus_capacity)),
+    };
+    let (presence, registry): (Arc<dyn PresenceStore>, Arc<dyn GatewayRegistry>) =
+        match &config.redis_url {
+            Some(url) => (
+                Arc::new(
+                    RedisPresence::connect(url, &config.redis_prefix)
+                        .await
+                        .map_err(unavailable)?,
+                ),
+                Arc::new(
+                    RedisRegistry::connect(url, &config.redis_prefix)
+                        .await
+                        .map_err(unavailable)?,
+                ),
+            ),
+            None => (
+                Arc::new(MemoryPresence::default()),
+                Arc::new(MemoryRegistry::default()),
+            ),
+        };
+    Ok((bus, presence, registry))
 }
 
 /// How long sockets get to finish in-flight sends when the node stops.

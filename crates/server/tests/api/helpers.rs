@@ -80,6 +80,8 @@ fn test_config(backend: Backend) -> Option<(Config, Guard)> {
             // With NATS and Redis available, the PostgreSQL run is the whole
             // distributed shape: queues on JetStream, rate limits in Redis.
             config.redis_url = std::env::var("TIDINGS_TEST_REDIS_URL").ok();
+            // Test servers share one Redis: each keeps to keys of its own.
+            config.redis_prefix = format!("test:{:016x}:", rand::random::<u64>());
             match std::env::var("TIDINGS_TEST_NATS_URL") {
                 Ok(nats) => {
                     let prefix = format!("T{:012x}", rand::random::<u64>() >> 16);

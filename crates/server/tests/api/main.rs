@@ -7,6 +7,7 @@ mod helpers;
 mod bad_input;
 mod binary;
 mod chat;
+mod chat_nodes;
 mod cluster;
 mod crash;
 mod email;
