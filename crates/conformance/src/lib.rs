@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod bus;
 pub mod chat;
+pub mod feed;
 pub mod notify;
 pub mod presence;
 pub mod queue;
@@ -237,6 +238,61 @@ macro_rules! bus_suite {
                     return;
                 };
                 $crate::bus::$name(bus).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per feed store conformance test; `$factory` is an
+/// `async fn() -> Option<(Arc<dyn FeedStore>, Box<dyn Any + Send + Sync>)>`.
+#[macro_export]
+macro_rules! feed_store_suite {
+    ($factory:path) => {
+        $crate::feed_store_suite!(@each $factory;
+            posts_round_trip_with_idempotency,
+            replies_count_on_their_parent,
+            deletes_hide_posts_and_fan_out_is_tracked,
+            author_posts_page_newest_first,
+            the_follow_graph_counts_and_pages,
+            mutes_and_likes,
+            concurrent_likes_keep_an_exact_count
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some((store, guard)) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::feed::$name(store).await;
+                drop(guard);
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per feed cache conformance test; `$factory` is an
+/// `async fn() -> Option<Arc<dyn FeedCache>>`.
+#[macro_export]
+macro_rules! feed_cache_suite {
+    ($factory:path) => {
+        $crate::feed_cache_suite!(@each $factory;
+            feeds_are_capped_newest_first,
+            feeds_drop_posts_authors_and_whole_feeds,
+            many_feeds_take_pushes_in_one_call
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(cache) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::feed::$name(cache).await;
             }
         )*
     };
