@@ -116,7 +116,7 @@ impl FeedCache for MemoryFeedCache {
 
     async fn replace(&self, user: Id, entries: &[FeedEntry], cap: usize) -> StoreResult<()> {
         let mut sorted: Vec<FeedEntry> = entries.to_vec();
-        sorted.sort_unstable_by(|a, b| b.post_id.cmp(&a.post_id));
+        sorted.sort_unstable_by_key(|e| std::cmp::Reverse(e.post_id));
         sorted.dedup_by_key(|e| e.post_id);
         sorted.truncate(cap);
         let mut feeds = self.inner.lock();
