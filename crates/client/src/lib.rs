@@ -16,6 +16,7 @@
 
 mod chat;
 mod error;
+mod feed;
 mod socket;
 mod types;
 
@@ -25,6 +26,7 @@ use serde::Serialize;
 
 pub use chat::*;
 pub use error::{Error, Problem};
+pub use feed::*;
 pub use socket::{Frame, Socket, SocketError};
 pub use types::*;
 

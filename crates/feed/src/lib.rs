@@ -6,5 +6,10 @@
 //! fan-out queue are traits.
 
 pub mod cache;
+mod fanout;
 pub mod model;
+pub mod service;
 pub mod store;
+pub mod views;
+
+pub use service::{Feed, FeedParts};

@@ -56,6 +56,7 @@ pub struct Config {
     pub postgres: PostgresConfig,
     pub notify: NotifyConfig,
     pub chat: ChatConfig,
+    pub feed: FeedConfig,
     /// Provider settings (`[providers.apns] endpoint = ...`), read by the notification
     /// service.
     pub providers: Map<String, Value>,
@@ -81,6 +82,7 @@ impl Default for Config {
             postgres: PostgresConfig::default(),
             notify: NotifyConfig::default(),
             chat: ChatConfig::default(),
+            feed: FeedConfig::default(),
             providers: Map::new(),
         }
     }
@@ -329,6 +331,37 @@ impl Default for ChatConfig {
             push_offline: true,
             member_cache: 100_000,
             max_sockets: 100_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Post ids kept per user's feed cache; older ones are read from the store.
+    pub cache_cap: usize,
+    /// Feeds the embedded cache holds before dropping the least recently read.
+    pub cache_max_feeds: usize,
+    /// Authors with this many followers are merged in at read time, not fanned out.
+    pub celebrity_followers: i64,
+    /// Recent posts of a newly followed author copied into the follower's feed.
+    pub follow_backfill: u32,
+    /// Followers who have not read their feed for this many days are skipped by
+    /// fan-out; their feed is rebuilt when they return.
+    pub inactive_after_days: u32,
+    /// Followers handled per fan-out step.
+    pub fanout_batch: u32,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self {
+            cache_cap: 800,
+            cache_max_feeds: 100_000,
+            celebrity_followers: 10_000,
+            follow_backfill: 200,
+            inactive_after_days: 30,
+            fanout_batch: 1_000,
         }
     }
 }

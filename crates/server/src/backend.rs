@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use tidings_chat::store::ChatStore;
+use tidings_feed::store::FeedStore;
 use tidings_notify::queue::{QueueConfig, WorkQueue};
 use tidings_notify::store::NotifyStore;
 use tidings_platform::clock::Clock;
@@ -18,6 +19,7 @@ pub struct Backends {
     pub accounts: Arc<dyn AccountStore>,
     pub notify: Arc<dyn NotifyStore>,
     pub chat: Arc<dyn ChatStore>,
+    pub feed: Arc<dyn FeedStore>,
     pub queue: Arc<dyn WorkQueue>,
     /// Human-readable, for the start-up log line.
     pub description: String,
@@ -61,7 +63,8 @@ async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> Result<Backends, 
             Ok(Backends {
                 accounts: store.clone(),
                 notify: store.clone(),
-                chat: store,
+                chat: store.clone(),
+                feed: store,
                 queue,
                 description: "postgres".into(),
             })
@@ -78,7 +81,8 @@ async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> Result<Backends, 
             Ok(Backends {
                 accounts: store.clone(),
                 notify: store.clone(),
-                chat: store,
+                chat: store.clone(),
+                feed: store,
                 queue,
                 description: format!("sqlite at {}", config.sqlite_path().display()),
             })

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod chat;
+pub mod feed;
 pub mod http;
 pub mod notify;
 pub mod server;

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use crate::chat::live::BusLiveSink;
 use crate::chat::node::ChatNode;
 use crate::chat::push::PushOffline;
+use crate::feed::live::BusFeedLive;
 use crate::http;
 use crate::http::metrics::Metrics;
 use crate::notify::alerts::OperatorAlerts;
@@ -35,6 +36,9 @@ use crate::notify::directory::StoredProviders;
 use crate::notify::providers::provider_builders;
 use crate::state::AppState;
 use crate::ws::Gateway;
+use tidings_feed::cache::{FeedCache, MemoryFeedCache};
+use tidings_feed::service::FeedSettings;
+use tidings_feed::{Feed, FeedParts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -92,7 +96,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
     let notifier = Arc::new(Notifier::new(NotifierParts {
         store: backends.notify,
         accounts: backends.accounts.clone(),
-        queue: backends.queue,
+        queue: backends.queue.clone(),
         providers: Arc::new(directory),
         limiter,
         alerts: Arc::new(OperatorAlerts::new(config.notify.alert_webhook_url.clone())),
@@ -101,6 +105,26 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         clock: clock.clone(),
         config: notify_config,
         metrics: notify_metrics,
+    }));
+    let feed_queue = backends.queue.clone();
+    let feed_cache: Arc<dyn FeedCache> =
+        Arc::new(MemoryFeedCache::new(config.feed.cache_max_feeds));
+    let feed = Arc::new(Feed::new(FeedParts {
+        store: backends.feed.clone(),
+        cache: feed_cache,
+        accounts: backends.accounts.clone(),
+        queue: feed_queue,
+        live: Arc::new(BusFeedLive::new(bus.clone())),
+        ids: ids.clone(),
+        clock: clock.clone(),
+        settings: FeedSettings {
+            cap: config.feed.cache_cap.max(1),
+            celebrity_followers: config.feed.celebrity_followers.max(1),
+            backfill: config.feed.follow_backfill,
+            inactive_after_ms: i64::from(config.feed.inactive_after_days) * 24 * 3600 * 1000,
+            fanout_batch: config.feed.fanout_batch.max(1),
+            text_chars: config.limits.text_chars,
+        },
     }));
     let members = Arc::new(MemberCache::new(
         backends.chat.clone(),
@@ -164,6 +188,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         notifier,
         metrics: Arc::new(metrics),
         chat,
+        feed,
         gateway,
         chat_node,
         drain: Arc::new(drain),
@@ -281,6 +306,7 @@ impl Server {
     ) -> Result<(), StartError> {
         let (stop_workers, workers_stopping) = watch::channel(false);
         let mut workers = self.state.notifier.start(workers_stopping.clone());
+        workers.extend(self.state.feed.start(workers_stopping.clone()));
         // The announced URL is the bound one, known only now.
         let node = ChatNode {
             chat: self.state.chat_node.chat.clone(),

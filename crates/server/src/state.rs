@@ -18,6 +18,7 @@ pub struct AppState {
     pub notifier: Arc<Notifier>,
     pub metrics: Arc<Metrics>,
     pub chat: Arc<Chat>,
+    pub feed: Arc<tidings_feed::Feed>,
     pub gateway: Arc<Gateway>,
     pub chat_node: Arc<ChatNode>,
     /// Set to true when the node starts draining its sockets.

@@ -4,6 +4,7 @@
 mod accounts;
 mod chat;
 mod error;
+mod feed;
 mod notify;
 mod queue;
 

@@ -5,6 +5,7 @@
 mod accounts;
 mod chat;
 mod error;
+mod feed;
 mod migrate;
 mod notify;
 mod queue;

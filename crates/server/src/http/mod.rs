@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::problem::{code_for_status, ApiError, PROBLEM_JSON};
-use crate::http::routes::{chat, health, me, notifications, sessions, users, webhooks};
+use crate::http::routes::{chat, feed, health, me, notifications, sessions, users, webhooks};
 use crate::state::AppState;
 use crate::ws;
 
@@ -39,6 +39,7 @@ use crate::ws;
         (name = "users", description = "Users, sessions, contacts"),
         (name = "notifications", description = "Push, SMS, email, webhook and in-app notifications"),
         (name = "chat", description = "Channels, messages, presence and the WebSocket"),
+        (name = "feed", description = "Follows, mutes, posts, likes, replies and the home feed"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -131,6 +132,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(chat::presence))
         .routes(routes!(ws::routes::websocket))
         .routes(routes!(ws::routes::endpoint))
+        .routes(routes!(feed::follow, feed::unfollow))
+        .routes(routes!(feed::followers))
+        .routes(routes!(feed::following))
+        .routes(routes!(feed::mute, feed::unmute))
+        .routes(routes!(feed::create_post))
+        .routes(routes!(feed::get_post, feed::delete_post))
+        .routes(routes!(feed::home))
+        .routes(routes!(feed::author_posts))
+        .routes(routes!(feed::like, feed::unlike))
+        .routes(routes!(feed::reply, feed::replies))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

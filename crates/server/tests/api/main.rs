@@ -12,6 +12,7 @@ mod cluster;
 mod crash;
 mod email;
 mod fcm;
+mod feed;
 mod isolation;
 mod notifications;
 mod operations;

@@ -1,4 +1,5 @@
 pub mod chat;
+pub mod feed;
 pub mod health;
 pub mod me;
 pub mod notifications;
