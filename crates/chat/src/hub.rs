@@ -43,6 +43,7 @@ pub struct Connection {
     pub app: Id,
     pub user: Id,
     tx: mpsc::Sender<Outbound>,
+    cuts: Arc<AtomicU64>,
     cut: Notify,
     too_slow: AtomicBool,
     /// While the socket replays a sync from the store, live messages are left to
@@ -58,6 +59,7 @@ impl Connection {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.too_slow.swap(true, Ordering::AcqRel) {
+                    self.cuts.fetch_add(1, Ordering::Relaxed);
                     self.cut.notify_one();
                 }
                 false
@@ -107,6 +109,8 @@ pub struct Hub {
     released: AtomicI64,
     started: watch::Sender<bool>,
     routed: AtomicU64,
+    cut: Arc<AtomicU64>,
+    filled: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +133,8 @@ impl Hub {
             released: AtomicI64::new(0),
             started: watch::channel(false).0,
             routed: AtomicU64::new(0),
+            cut: Arc::new(AtomicU64::new(0)),
+            filled: AtomicU64::new(0),
         }
     }
 
@@ -139,6 +145,16 @@ impl Hub {
     /// Sockets connected to this node.
     pub fn sockets(&self) -> u64 {
         self.sockets.load(Ordering::Relaxed)
+    }
+
+    /// Sockets cut for being too slow since start.
+    pub fn sockets_cut(&self) -> u64 {
+        self.cut.load(Ordering::Relaxed)
+    }
+
+    /// Messages routed from the store because their live event was lost.
+    pub fn messages_filled(&self) -> u64 {
+        self.filled.load(Ordering::Relaxed)
     }
 
     /// Resolves once no socket is left on this node.
@@ -173,6 +189,7 @@ impl Hub {
             app,
             user,
             tx,
+            cuts: self.cut.clone(),
             cut: Notify::new(),
             too_slow: AtomicBool::new(false),
             syncing: AtomicBool::new(false),
@@ -450,6 +467,7 @@ impl Hub {
                 }
             };
             self.route_message(&members, None, message);
+            self.filled.fetch_add(1, Ordering::Relaxed);
             order.advance(message.pos);
         }
         // The log has no gaps, so a position the store does not hold was never

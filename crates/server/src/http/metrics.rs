@@ -32,8 +32,32 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
+/// The WebSocket gateway, read from the hub at scrape time.
+#[derive(Default)]
+pub struct GatewayMetrics {
+    sockets: prometheus_client::metrics::gauge::Gauge,
+    frames: Counter,
+    cut: Counter,
+    filled: Counter,
+}
+
+impl GatewayMetrics {
+    /// Brings the metrics up to the hub's own counts.
+    pub fn observe(&self, hub: &tidings_chat::hub::Hub) {
+        self.sockets.set(hub.sockets() as i64);
+        for (counter, now) in [
+            (&self.frames, hub.frames_routed()),
+            (&self.cut, hub.sockets_cut()),
+            (&self.filled, hub.messages_filled()),
+        ] {
+            counter.inc_by(now.saturating_sub(counter.get()));
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub gateway: GatewayMetrics,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
 }
@@ -55,8 +79,30 @@ impl Default for Metrics {
             "HTTP request latency by route",
             latency.clone(),
         );
+        let gateway = GatewayMetrics::default();
+        registry.register(
+            "ws_sockets",
+            "WebSockets connected to this node",
+            gateway.sockets.clone(),
+        );
+        registry.register(
+            "ws_frames_routed",
+            "Frames this node's hub offered to sockets",
+            gateway.frames.clone(),
+        );
+        registry.register(
+            "ws_sockets_cut",
+            "Sockets closed (4008) for reading too slowly",
+            gateway.cut.clone(),
+        );
+        registry.register(
+            "chat_messages_filled",
+            "Messages delivered from the store because their live event was lost",
+            gateway.filled.clone(),
+        );
         Self {
             registry,
+            gateway,
             requests,
             latency,
         }

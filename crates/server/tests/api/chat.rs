@@ -735,6 +735,12 @@ async fn a_slow_reader_is_cut_and_the_others_keep_their_rate() {
     sender.await.unwrap();
     assert_eq!(seen.len(), total, "the fast reader got everything");
     assert_eq!(slow.closed().await.unwrap().map(|c| c.0), Some(4008));
+    let metrics = app.client.metrics_text().await.unwrap();
+    assert!(
+        metrics.contains("tidings_ws_sockets_cut_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tidings_ws_frames_routed_total"));
     let _ = carol;
 }
 

@@ -45,6 +45,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         Ok(counts) => state.notifier.metrics().set_queues(&counts),
         Err(e) => tracing::warn!(error = %e, "queue gauges not refreshed"),
     }
+    state.metrics.gateway.observe(&state.gateway.hub);
     (
         [(
             header::CONTENT_TYPE,
