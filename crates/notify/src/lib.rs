@@ -8,6 +8,7 @@
 mod deliver;
 pub mod directory;
 mod fanout;
+pub mod memory_queue;
 pub mod metrics;
 pub mod model;
 pub mod policy;

@@ -244,6 +244,11 @@ pub struct NotifyConfig {
     pub allow_endpoint_override: bool,
     /// Base URL providers call back (Twilio `StatusCallback`); default `http://<listen>`.
     pub callback_base_url: Option<String>,
+    /// Where the embedded default keeps its work queues: `memory` (the rows in the
+    /// SQLite file are the record, so a restart loses only hints the dispatcher
+    /// re-sends) or `sqlite` (the queue too is in the file: three more writes per
+    /// delivery).
+    pub embedded_queue: String,
 }
 
 impl Default for NotifyConfig {
@@ -264,6 +269,7 @@ impl Default for NotifyConfig {
             alert_webhook_url: None,
             allow_endpoint_override: true,
             callback_base_url: None,
+            embedded_queue: "memory".into(),
         }
     }
 }
@@ -442,6 +448,11 @@ impl Config {
         if !matches!(self.sqlite.synchronous.as_str(), "full" | "normal") {
             return Err(ConfigError::Invalid(
                 "sqlite.synchronous must be 'full' or 'normal'".into(),
+            ));
+        }
+        if !matches!(self.notify.embedded_queue.as_str(), "memory" | "sqlite") {
+            return Err(ConfigError::Invalid(
+                "notify.embedded_queue must be 'memory' or 'sqlite'".into(),
             ));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tidings_chat::store::ChatStore;
 use tidings_feed::store::FeedStore;
+use tidings_notify::memory_queue::MemoryQueue;
 use tidings_notify::queue::{QueueConfig, WorkQueue};
 use tidings_notify::store::NotifyStore;
 use tidings_platform::clock::Clock;
@@ -77,7 +78,10 @@ async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> Result<Backends, 
                 .await
                 .map_err(|e| StoreError::Backend(format!("open task: {e}")))??;
             let store = Arc::new(store);
-            let queue = Arc::new(SqliteQueue::new(store.clone(), clock, queue_config(config)));
+            let queue: Arc<dyn WorkQueue> = match config.notify.embedded_queue.as_str() {
+                "sqlite" => Arc::new(SqliteQueue::new(store.clone(), clock, queue_config(config))),
+                _ => Arc::new(MemoryQueue::new(queue_config(config))),
+            };
             Ok(Backends {
                 accounts: store.clone(),
                 notify: store.clone(),
