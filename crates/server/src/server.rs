@@ -319,8 +319,15 @@ impl Server {
         node.hub.ready().await;
         let app = http::router(self.state.clone());
         let drain = self.state.drain.clone();
+        // Without TCP_NODELAY a small frame written after another waits for the
+        // peer's delayed ACK (up to ~40 ms): fatal to chat latency.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(
-            self.listener,
+            listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
