@@ -2,10 +2,12 @@
 //! a user's rate limit is one count however many nodes send to them, a user is
 //! online whichever node holds their socket, and every node knows the live gateways.
 
+mod feed;
 mod presence;
 mod ratelimit;
 mod registry;
 
+pub use feed::RedisFeedCache;
 pub use presence::RedisPresence;
 pub use ratelimit::RedisRateLimiter;
 pub use registry::RedisRegistry;

@@ -11,7 +11,7 @@ use tidings_platform::ids::Snowflake;
 use tidings_platform::model::AppCredentials;
 use tokio::net::TcpListener;
 
-use tidings_cache_redis::{RedisPresence, RedisRateLimiter, RedisRegistry};
+use tidings_cache_redis::{RedisFeedCache, RedisPresence, RedisRateLimiter, RedisRegistry};
 use tidings_chat::bus::{ChatBus, InProcessBus};
 use tidings_chat::discovery::{GatewayRegistry, MemoryRegistry};
 use tidings_chat::hub::{Hub, HubConfig};
@@ -107,8 +107,20 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         metrics: notify_metrics,
     }));
     let feed_queue = backends.queue.clone();
-    let feed_cache: Arc<dyn FeedCache> =
-        Arc::new(MemoryFeedCache::new(config.feed.cache_max_feeds));
+    // With Redis, every node reads and fans out into the same feed caches.
+    let feed_cache: Arc<dyn FeedCache> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisFeedCache::connect(url, &config.redis_prefix)
+                .await
+                .map_err(|e| {
+                    StartError::Platform(tidings_platform::Error::Unavailable {
+                        detail: e,
+                        retry_after_secs: 1,
+                    })
+                })?,
+        ),
+        None => Arc::new(MemoryFeedCache::new(config.feed.cache_max_feeds)),
+    };
     let feed = Arc::new(Feed::new(FeedParts {
         store: backends.feed.clone(),
         cache: feed_cache,
