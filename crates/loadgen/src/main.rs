@@ -28,17 +28,27 @@ enum Scenario {
     Push(scenarios::push::Args),
     /// The embedded store's durable write path: group commit against one commit per write.
     StoreWrite(scenarios::store_write::Args),
+    /// Chat over the WebSocket: idle connections, one-to-one messages, group fan-out.
+    Chat(scenarios::chat::Args),
+    /// The bare WebSocket broadcast server that `chat fan-out` measures as its ceiling;
+    /// started by that scenario as a child process.
+    #[command(hide = true)]
+    RawBroadcastServer(scenarios::chat::raw_server::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    std::fs::create_dir_all(&cli.out)?;
     let (name, result) = match cli.scenario {
         Scenario::Me(args) => ("me", scenarios::me::run(args).await?),
         Scenario::Push(args) => ("push", scenarios::push::run(args).await?),
         Scenario::StoreWrite(args) => ("store_write", scenarios::store_write::run(args).await?),
+        Scenario::Chat(args) => scenarios::chat::run(args).await?,
+        Scenario::RawBroadcastServer(args) => {
+            return scenarios::chat::raw_server::serve(args).await
+        }
     };
+    std::fs::create_dir_all(&cli.out)?;
     let path = cli.out.join(format!("{name}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(&result)?)?;
     println!("{}", serde_json::to_string_pretty(&result)?);

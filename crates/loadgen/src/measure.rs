@@ -24,7 +24,7 @@ pub struct Summary {
     pub max_ms: f64,
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub fn new_histogram() -> Histogram<u64> {
     // 1 µs to 60 s at 3 significant digits.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }

@@ -33,8 +33,19 @@ impl ChildProcess {
         path: PathBuf,
         env: &[(&str, &str)],
     ) -> anyhow::Result<(Self, String)> {
+        Self::start_with_args_reading_line(path, &[], env)
+    }
+
+    /// As [`Self::start_reading_line`], with command-line arguments.
+    pub fn start_with_args_reading_line(
+        path: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<(Self, String)> {
         let mut cmd = Command::new(path);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }

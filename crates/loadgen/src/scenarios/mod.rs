@@ -1,3 +1,4 @@
+pub mod chat;
 pub mod me;
 pub mod push;
 pub mod store_write;
