@@ -322,7 +322,7 @@ impl Default for ChatConfig {
             heartbeat_ms: 10_000,
             auth_timeout_ms: 10_000,
             outbound_queue: 512,
-            read_buffer_bytes: 4 * 1024,
+            read_buffer_bytes: 1024,
             write_buffer_bytes: 4 * 1024,
             max_write_buffer_bytes: 1024 * 1024,
             frames_per_sec: 100,

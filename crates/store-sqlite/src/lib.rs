@@ -4,6 +4,7 @@
 
 mod accounts;
 mod chat;
+mod checkpointer;
 mod error;
 mod feed;
 mod migrate;
@@ -20,11 +21,15 @@ use rusqlite::{Connection, OpenFlags};
 use tidings_platform::config::SqliteConfig;
 use tidings_platform::StoreError;
 
+use crate::checkpointer::Checkpointer;
 use crate::error::map;
 use crate::readers::Readers;
 use crate::writer::{Writer, WriterOptions};
 
 pub struct SqliteStore {
+    // Declared first, so it is closed first and the writer's close (the last
+    // connection) checkpoints what is left.
+    _checkpointer: Checkpointer,
     writer: Writer,
     readers: Readers,
 }
@@ -65,7 +70,18 @@ impl SqliteStore {
         )
         .map_err(spawn_err)?;
         let readers = Readers::start(read_conns, config.queue_capacity).map_err(spawn_err)?;
-        Ok(Self { writer, readers })
+        let checkpoint_conn = Connection::open(path).map_err(map)?;
+        checkpoint_conn
+            .busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))
+            .map_err(map)?;
+        let _checkpointer =
+            Checkpointer::start(checkpoint_conn, std::time::Duration::from_millis(500))
+                .map_err(spawn_err)?;
+        Ok(Self {
+            writer,
+            readers,
+            _checkpointer,
+        })
     }
 
     /// Runs `work` on the writer connection inside the next group commit. Exposed for
@@ -105,6 +121,8 @@ fn configure(conn: &Connection, config: &SqliteConfig, read_only: bool) -> rusql
         // WAL: readers never block the writer nor the other way round.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", config.synchronous.to_ascii_uppercase())?;
+        // The checkpointer thread does this, off the write path.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
