@@ -3,11 +3,13 @@
 //! online whichever node holds their socket, and every node knows the live gateways.
 
 mod feed;
+mod objects;
 mod presence;
 mod ratelimit;
 mod registry;
 
 pub use feed::RedisFeedCache;
+pub use objects::RedisObjectCache;
 pub use presence::RedisPresence;
 pub use ratelimit::RedisRateLimiter;
 pub use registry::RedisRegistry;

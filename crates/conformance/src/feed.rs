@@ -428,3 +428,63 @@ pub async fn many_feeds_take_pushes_in_one_call(cache: Cache) {
         assert_eq!(cache.page(*u, None, 100).await.unwrap().unwrap().len(), 20);
     }
 }
+
+type Objects = Arc<dyn tidings_feed::objects::ObjectCache>;
+
+fn key(name: &str) -> String {
+    format!("{name}:{}", id().0)
+}
+
+pub async fn objects_round_trip_and_delete(c: Objects) {
+    let (a, b, missing) = (key("a"), key("b"), key("missing"));
+    let ttl = std::time::Duration::from_secs(60);
+    c.put_many(
+        &[(a.clone(), b"alpha".to_vec()), (b.clone(), vec![0, 255, 7])],
+        ttl,
+    )
+    .await
+    .unwrap();
+    let got = c
+        .get_many(&[a.clone(), missing.clone(), b.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![Some(b"alpha".to_vec()), None, Some(vec![0, 255, 7])]
+    );
+    c.put_many(&[(a.clone(), b"beta".to_vec())], ttl)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_many(std::slice::from_ref(&a)).await.unwrap(),
+        vec![Some(b"beta".to_vec())]
+    );
+    c.delete(&[a.clone(), missing]).await.unwrap();
+    assert_eq!(
+        c.get_many(&[a, b]).await.unwrap(),
+        vec![None, Some(vec![0, 255, 7])]
+    );
+    assert!(c.get_many(&[]).await.unwrap().is_empty());
+}
+
+pub async fn objects_expire(c: Objects) {
+    let k = key("short");
+    c.put_many(
+        &[(k.clone(), b"x".to_vec())],
+        std::time::Duration::from_millis(100),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.get_many(std::slice::from_ref(&k)).await.unwrap(),
+        vec![Some(b"x".to_vec())]
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if c.get_many(std::slice::from_ref(&k)).await.unwrap() == vec![None] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -297,3 +297,27 @@ macro_rules! feed_cache_suite {
         )*
     };
 }
+
+/// Expands to one `#[tokio::test]` per object cache conformance test; `$factory` is
+/// an `async fn() -> Option<Arc<dyn ObjectCache>>`.
+#[macro_export]
+macro_rules! object_cache_suite {
+    ($factory:path) => {
+        $crate::object_cache_suite!(@each $factory;
+            objects_round_trip_and_delete,
+            objects_expire
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(cache) = $factory().await else {
+                    eprintln!("skipped {}: backend not configured", stringify!($name));
+                    return;
+                };
+                $crate::feed::$name(cache).await;
+            }
+        )*
+    };
+}

@@ -8,6 +8,7 @@
 pub mod cache;
 mod fanout;
 pub mod model;
+pub mod objects;
 pub mod service;
 pub mod store;
 pub mod views;

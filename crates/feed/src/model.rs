@@ -1,10 +1,11 @@
 //! What the feed service stores.
 
+use serde::{Deserialize, Serialize};
 use tidings_platform::Id;
 
 /// A post as the store keeps it. A reply is a post with `reply_to`; replies are
 /// counted on their parent and listed under it, not fanned out to feeds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostRecord {
     pub id: Id,
     pub app_id: Id,

@@ -21,6 +21,7 @@ use tidings_platform::{Error, Id, Result};
 
 use crate::cache::FeedCache;
 use crate::model::{Created, FeedEntry, PostRecord};
+use crate::objects::ObjectCache;
 use crate::store::FeedStore;
 use crate::views::{AuthorView, PostView};
 
@@ -31,6 +32,16 @@ const IDEMPOTENCY_KEY_MAX: usize = 128;
 const MAX_PULL_AUTHORS: u32 = 5_000;
 /// How often a reader's activity is written (activity decides who fan-out skips).
 const TOUCH_EVERY_MS: i64 = 10 * 60_000;
+/// Cached posts and mutes are deleted when they change; the TTL only bounds the rare
+/// race where a read that started before a write stores the old value after it.
+const LONG_TTL: Duration = Duration::from_secs(30);
+/// Profiles change through the accounts service and celebrity status through other
+/// users' follows, neither of which tells this cache: they live briefly.
+const SHORT_TTL: Duration = Duration::from_secs(60);
+
+fn post_key(id: Id) -> String {
+    format!("post:{id}")
+}
 
 #[derive(Clone, Debug)]
 pub struct FeedSettings {
@@ -65,6 +76,7 @@ impl FeedLive for NoLive {
 pub struct FeedParts {
     pub store: Arc<dyn FeedStore>,
     pub cache: Arc<dyn FeedCache>,
+    pub objects: Arc<dyn ObjectCache>,
     pub accounts: Arc<dyn AccountStore>,
     pub queue: Arc<dyn WorkQueue>,
     pub live: Arc<dyn FeedLive>,
@@ -84,6 +96,7 @@ struct Reader<'a> {
 pub struct Feed {
     pub(crate) store: Arc<dyn FeedStore>,
     pub(crate) cache: Arc<dyn FeedCache>,
+    objects: Arc<dyn ObjectCache>,
     pub(crate) accounts: Arc<dyn AccountStore>,
     pub(crate) queue: Arc<dyn WorkQueue>,
     pub(crate) live: Arc<dyn FeedLive>,
@@ -105,6 +118,7 @@ impl Feed {
         Self {
             store: p.store,
             cache: p.cache,
+            objects: p.objects,
             accounts: p.accounts,
             queue: p.queue,
             live: p.live,
@@ -113,6 +127,121 @@ impl Feed {
             settings: p.settings,
             touched: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Drops cached values that a write changed. A cache that cannot be reached only
+    /// makes reads slower later, so failures are logged, not returned.
+    async fn forget(&self, keys: Vec<String>) {
+        if let Err(e) = self.objects.delete(&keys).await {
+            tracing::warn!(error = %e, "cannot drop cached feed objects");
+        }
+    }
+
+    /// Values of `keys` from the object cache, the misses from `load` (stored back for
+    /// `ttl`). A cache failure falls back to `load` for everything.
+    async fn cached<T, F, Fut>(
+        &self,
+        keys: Vec<String>,
+        ttl: Duration,
+        load: F,
+    ) -> Result<Vec<Option<T>>>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnOnce(Vec<usize>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<(usize, T)>>>,
+    {
+        let hits = self.objects.get_many(&keys).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "feed object cache unavailable");
+            vec![None; keys.len()]
+        });
+        let mut out: Vec<Option<T>> = hits
+            .iter()
+            .map(|h| h.as_deref().and_then(|b| serde_json::from_slice(b).ok()))
+            .collect();
+        let misses: Vec<usize> = (0..keys.len()).filter(|i| out[*i].is_none()).collect();
+        if misses.is_empty() {
+            return Ok(out);
+        }
+        let loaded = load(misses).await?;
+        let mut fill = Vec::with_capacity(loaded.len());
+        for (i, v) in loaded {
+            if let Ok(bytes) = serde_json::to_vec(&v) {
+                fill.push((keys[i].clone(), bytes));
+            }
+            out[i] = Some(v);
+        }
+        if let Err(e) = self.objects.put_many(&fill, ttl).await {
+            tracing::warn!(error = %e, "cannot fill the feed object cache");
+        }
+        Ok(out)
+    }
+
+    /// Posts by id through the content cache; missing ids are left out.
+    async fn load_posts(&self, ids: &[Id]) -> Result<HashMap<Id, PostRecord>> {
+        let keys = ids.iter().map(|id| post_key(*id)).collect();
+        let got = self
+            .cached(keys, LONG_TTL, |misses| async move {
+                let want: Vec<Id> = misses.iter().map(|i| ids[*i]).collect();
+                let found = self.store.posts_by_ids(&want).await?;
+                Ok(misses
+                    .iter()
+                    .filter_map(|i| {
+                        found
+                            .iter()
+                            .find(|p| p.id == ids[*i])
+                            .map(|p| (*i, p.clone()))
+                    })
+                    .collect())
+            })
+            .await?;
+        Ok(got.into_iter().flatten().map(|p| (p.id, p)).collect())
+    }
+
+    /// Authors through the user cache.
+    async fn load_authors(&self, app: Id, ids: &[Id]) -> Result<HashMap<Id, AuthorView>> {
+        let keys = ids.iter().map(|id| format!("user:{id}")).collect();
+        let got = self
+            .cached(keys, SHORT_TTL, |misses| async move {
+                let want: Vec<Id> = misses.iter().map(|i| ids[*i]).collect();
+                let found = self.accounts.users_by_ids(app, &want).await?;
+                Ok(misses
+                    .iter()
+                    .filter_map(|i| {
+                        found
+                            .iter()
+                            .find(|u| u.id == ids[*i])
+                            .map(|u| (*i, AuthorView::from(u)))
+                    })
+                    .collect())
+            })
+            .await?;
+        Ok(got.into_iter().flatten().map(|a| (a.id, a)).collect())
+    }
+
+    /// Whom the user muted, through the social graph cache.
+    async fn muted_of(&self, app: Id, user: Id) -> Result<HashSet<Id>> {
+        let got = self
+            .cached(vec![format!("muted:{user}")], LONG_TTL, |_| async move {
+                Ok(vec![(0, self.store.muted(app, user).await?)])
+            })
+            .await?;
+        Ok(got.into_iter().flatten().flatten().collect())
+    }
+
+    /// The celebrities the user follows, through the social graph cache.
+    async fn celebrities_of(&self, app: Id, user: Id) -> Result<Vec<Id>> {
+        let min = self.settings.celebrity_followers;
+        let got = self
+            .cached(vec![format!("celebs:{user}")], SHORT_TTL, |_| async move {
+                Ok(vec![(
+                    0,
+                    self.store
+                        .following_with_min_followers(app, user, min)
+                        .await?,
+                )])
+            })
+            .await?;
+        Ok(got.into_iter().flatten().flatten().collect())
     }
 
     fn check_text(&self, text: &str) -> Result<()> {
@@ -171,7 +300,12 @@ impl Feed {
             fanned_out: false,
         };
         let (post, created) = match self.store.create_post(&record).await? {
-            Created::New(p) => (p, true),
+            Created::New(p) => {
+                if let Some(parent) = p.reply_to {
+                    self.forget(vec![post_key(parent)]).await;
+                }
+                (p, true)
+            }
             Created::Duplicate(p) => (p, false),
             Created::NoParent => return Err(Error::not_found("post")),
         };
@@ -220,6 +354,9 @@ impl Feed {
             return Err(Error::Forbidden("only the author deletes a post".into()));
         }
         self.store.delete_post(app, id).await?;
+        let mut stale = vec![post_key(id)];
+        stale.extend(post.reply_to.map(post_key));
+        self.forget(stale).await;
         self.cache.remove_posts(actor, &[id]).await?;
         if post.reply_to.is_none() {
             if let Err(e) = self
@@ -310,6 +447,7 @@ impl Feed {
         if !self.store.follow(app, follower, followee, now).await? {
             return Ok(());
         }
+        self.forget(vec![format!("celebs:{follower}")]).await;
         let (followers, _) = self.store.follow_counts(app, followee).await?;
         if followers >= self.settings.celebrity_followers {
             // Merged in at read time; nothing to copy.
@@ -330,6 +468,7 @@ impl Feed {
 
     pub async fn unfollow(&self, app: Id, follower: Id, followee: Id) -> Result<()> {
         self.store.unfollow(app, follower, followee).await?;
+        self.forget(vec![format!("celebs:{follower}")]).await;
         self.cache.remove_author(follower, followee).await?;
         Ok(())
     }
@@ -341,6 +480,7 @@ impl Feed {
         self.check_user(app, muted).await?;
         let now = self.clock.now_ms();
         if self.store.set_mute(app, user, muted, on, now).await? {
+            self.forget(vec![format!("muted:{user}")]).await;
             if on {
                 self.cache.remove_author(user, muted).await?;
             } else {
@@ -358,9 +498,13 @@ impl Feed {
             .await?
             .filter(|p| !p.deleted)
             .ok_or_else(|| Error::not_found("post"))?;
-        self.store
+        if self
+            .store
             .set_like(post, user, on, self.clock.now_ms())
-            .await?;
+            .await?
+        {
+            self.forget(vec![post_key(post)]).await;
+        }
         self.post(app, user, post).await
     }
 
@@ -457,10 +601,9 @@ impl Feed {
         let now = self.clock.now_ms();
         self.touch(app, user, now).await;
         let want = limit as usize + 1;
-        let muted: HashSet<Id> = self.store.muted(app, user).await?.into_iter().collect();
+        let muted = self.muted_of(app, user).await?;
         let celebrities: HashSet<Id> = self
-            .store
-            .following_with_min_followers(app, user, self.settings.celebrity_followers)
+            .celebrities_of(app, user)
             .await?
             .into_iter()
             .filter(|c| !muted.contains(c))
@@ -559,9 +702,7 @@ impl Feed {
             .copied()
             .filter(|id| !loaded.contains_key(id))
             .collect();
-        for p in self.store.posts_by_ids(&missing).await? {
-            loaded.insert(p.id, p);
-        }
+        loaded.extend(self.load_posts(&missing).await?);
         let last = ids.last().copied();
         let posts = ids
             .iter()
@@ -580,18 +721,14 @@ impl Feed {
         let mut author_ids: Vec<Id> = posts.iter().map(|p| p.author_id).collect();
         author_ids.sort_unstable();
         author_ids.dedup();
-        let authors = self.accounts.users_by_ids(app, &author_ids).await?;
+        let authors = self.load_authors(app, &author_ids).await?;
         let ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
         let liked: HashSet<Id> = self.store.liked(viewer, &ids).await?.into_iter().collect();
         Ok(posts
             .iter()
             .filter_map(|p| {
-                let author = authors.iter().find(|u| u.id == p.author_id)?;
-                Some(PostView::new(
-                    p,
-                    AuthorView::from(author),
-                    liked.contains(&p.id),
-                ))
+                let author = authors.get(&p.author_id)?.clone();
+                Some(PostView::new(p, author, liked.contains(&p.id)))
             })
             .collect())
     }

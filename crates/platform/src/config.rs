@@ -357,6 +357,8 @@ pub struct FeedConfig {
     pub inactive_after_days: u32,
     /// Followers handled per fan-out step.
     pub fanout_batch: u32,
+    /// Posts, authors and social-graph entries the embedded object cache holds.
+    pub object_cache_entries: usize,
 }
 
 impl Default for FeedConfig {
@@ -368,6 +370,7 @@ impl Default for FeedConfig {
             follow_backfill: 200,
             inactive_after_days: 30,
             fanout_batch: 1_000,
+            object_cache_entries: 200_000,
         }
     }
 }

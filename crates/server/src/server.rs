@@ -11,7 +11,9 @@ use tidings_platform::ids::Snowflake;
 use tidings_platform::model::AppCredentials;
 use tokio::net::TcpListener;
 
-use tidings_cache_redis::{RedisFeedCache, RedisPresence, RedisRateLimiter, RedisRegistry};
+use tidings_cache_redis::{
+    RedisFeedCache, RedisObjectCache, RedisPresence, RedisRateLimiter, RedisRegistry,
+};
 use tidings_chat::bus::{ChatBus, InProcessBus};
 use tidings_chat::discovery::{GatewayRegistry, MemoryRegistry};
 use tidings_chat::hub::{Hub, HubConfig};
@@ -19,6 +21,7 @@ use tidings_chat::members::MemberCache;
 use tidings_chat::presence::{MemoryPresence, PresenceStore};
 use tidings_chat::service::ChatSettings;
 use tidings_chat::{Chat, ChatParts};
+use tidings_feed::objects::{MemoryObjectCache, ObjectCache};
 use tidings_notify::metrics::NotifyMetrics;
 use tidings_notify::ratelimit::{MemoryRateLimiter, RateLimiter};
 use tidings_notify::{Notifier, NotifierParts};
@@ -121,9 +124,23 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         ),
         None => Arc::new(MemoryFeedCache::new(config.feed.cache_max_feeds)),
     };
+    let feed_objects: Arc<dyn ObjectCache> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisObjectCache::connect(url, &config.redis_prefix)
+                .await
+                .map_err(|e| {
+                    StartError::Platform(tidings_platform::Error::Unavailable {
+                        detail: e,
+                        retry_after_secs: 1,
+                    })
+                })?,
+        ),
+        None => Arc::new(MemoryObjectCache::new(config.feed.object_cache_entries)),
+    };
     let feed = Arc::new(Feed::new(FeedParts {
         store: backends.feed.clone(),
         cache: feed_cache,
+        objects: feed_objects,
         accounts: backends.accounts.clone(),
         queue: feed_queue,
         live: Arc::new(BusFeedLive::new(bus.clone())),

@@ -155,6 +155,8 @@ async fn mutes_and_unfollows_take_authors_out(app: TestApp) {
 async fn likes_and_replies_keep_their_counts(app: TestApp) {
     let (_, a) = app.user("alice").await;
     let post = a.post("count me", None).await.unwrap();
+    // Reading the feed puts the post in the content cache with no likes.
+    assert_eq!(a.feed(None, None).await.unwrap().items[0].like_count, 0);
     let mut likers = Vec::new();
     for i in 0..8 {
         likers.push(app.user(&format!("liker{i}")).await.1);
@@ -178,6 +180,8 @@ async fn likes_and_replies_keep_their_counts(app: TestApp) {
     assert!(!a.get_post(&post.id).await.unwrap().liked_by_me);
     let after = likers[0].like(&post.id, false).await.unwrap();
     assert_eq!((after.like_count, after.liked_by_me), (7, false));
+    let cached = &a.feed(None, None).await.unwrap().items[0];
+    assert_eq!(cached.like_count, 7, "a like drops the cached post");
     let r = likers[1].reply(&post.id, "nice").await.unwrap();
     assert_eq!(r.reply_to.as_deref(), Some(post.id.as_str()));
     likers[2].reply(&post.id, "agreed").await.unwrap();
