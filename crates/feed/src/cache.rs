@@ -1,7 +1,7 @@
 //! The feed cache: per user, a capped list of post ids, newest first. It is a cache:
 //! losing it loses nothing, since a feed is rebuilt from the store on its next read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -47,7 +47,9 @@ struct Feeds {
 }
 
 struct Feed {
-    entries: Vec<FeedEntry>,
+    // Newest first. A deque, because nearly every insert is a new post going to the
+    // front, which a vector would pay for by moving the whole feed.
+    entries: VecDeque<FeedEntry>,
     used: u64,
 }
 
@@ -73,18 +75,21 @@ impl MemoryFeedCache {
     }
 }
 
-fn insert_sorted(entries: &mut Vec<FeedEntry>, entry: FeedEntry, cap: usize) {
-    // Newest first: find the first entry older than the new one.
-    match entries.binary_search_by(|e| entry.post_id.cmp(&e.post_id)) {
-        Ok(_) => {}
-        Err(at) => {
-            if at >= cap {
-                return;
-            }
-            entries.insert(at, entry);
-            entries.truncate(cap);
+fn insert_sorted(entries: &mut VecDeque<FeedEntry>, entry: FeedEntry, cap: usize) {
+    if entries
+        .front()
+        .is_none_or(|newest| entry.post_id > newest.post_id)
+    {
+        entries.push_front(entry);
+    } else {
+        // Newest first: find the first entry older than the new one.
+        match entries.binary_search_by(|e| entry.post_id.cmp(&e.post_id)) {
+            Ok(_) => return,
+            Err(at) if at >= cap => return,
+            Err(at) => entries.insert(at, entry),
         }
     }
+    entries.truncate(cap);
 }
 
 impl Feeds {
@@ -129,7 +134,7 @@ impl FeedCache for MemoryFeedCache {
         feeds.map.insert(
             user,
             Feed {
-                entries: sorted,
+                entries: sorted.into(),
                 used,
             },
         );
