@@ -1,3 +1,4 @@
+pub mod feed;
 pub mod me;
 pub mod push;
 pub mod store_write;
