@@ -1,6 +1,7 @@
 //! `tidings-loadgen`: runs benchmark scenarios against a real `tidings` server (one it
 //! starts itself from the same target directory, or one you name with `--url`) and
-//! writes each result as JSON under `bench-results/`.
+//! writes each result as JSON under `bench-results/`. The embedded feed scenarios
+//! (`feed fanout`, `feed memory`) run the server's own feed code in this process.
 
 mod measure;
 mod scenarios;
@@ -9,6 +10,11 @@ mod server;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+// The feed scenarios run the server's own feed code in this process; measure it on
+// the server's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "tidings-loadgen", about = "Benchmark scenarios for Tidings")]
@@ -34,19 +40,35 @@ enum Scenario {
     /// started by that scenario as a child process.
     #[command(hide = true)]
     RawBroadcastServer(scenarios::chat::raw_server::Args),
+    /// News feed: fan-out into the embedded cache beside a Redis baseline (`fanout`),
+    /// memory per cached entry (`memory`), hydrated reads over HTTP (`reads`).
+    Feed(scenarios::feed::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (name, result) = match cli.scenario {
-        Scenario::Me(args) => ("me", scenarios::me::run(args).await?),
-        Scenario::Push(args) => ("push", scenarios::push::run(args).await?),
-        Scenario::StoreWrite(args) => ("store_write", scenarios::store_write::run(args).await?),
-        Scenario::Chat(args) => scenarios::chat::run(args).await?,
+        Scenario::Chat(args) => {
+            let (name, result) = scenarios::chat::run(args).await?;
+            (name.to_owned(), result)
+        }
         Scenario::RawBroadcastServer(args) => {
             return scenarios::chat::raw_server::serve(args).await
         }
+        Scenario::Me(args) => ("me".to_owned(), scenarios::me::run(args).await?),
+        Scenario::Push(args) => ("push".to_owned(), scenarios::push::run(args).await?),
+        Scenario::StoreWrite(args) => (
+            "store_write".to_owned(),
+            scenarios::store_write::run(args).await?,
+        ),
+        Scenario::Feed(args) => match scenarios::feed::run(args).await? {
+            scenarios::feed::Outcome::Result(name, result) => (name, result),
+            scenarios::feed::Outcome::Probe(result) => {
+                println!("{result}");
+                return Ok(());
+            }
+        },
     };
     std::fs::create_dir_all(&cli.out)?;
     let path = cli.out.join(format!("{name}.json"));

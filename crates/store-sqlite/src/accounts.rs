@@ -197,7 +197,10 @@ impl AccountStore for SqliteStore {
                     let marks = vec!["?"; chunk.len()].join(",");
                     let mut stmt = c
                         .prepare_cached(&format!(
-                            "SELECT {USER_COLUMNS} FROM users WHERE app_id = ? AND id IN ({marks})"
+                            // `+app_id` keeps the planner off the (app_id, username)
+                            // index, which would read every user of the app: the ids
+                            // are primary keys, the app check a filter on each.
+                            "SELECT {USER_COLUMNS} FROM users WHERE +app_id = ? AND id IN ({marks})"
                         ))
                         .map_err(map)?;
                     let mut params: Vec<i64> = Vec::with_capacity(chunk.len() + 1);

@@ -11,6 +11,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_notify", include_str!("../migrations/0002_notify.sql")),
     ("0003_chat", include_str!("../migrations/0003_chat.sql")),
     ("0004_feed", include_str!("../migrations/0004_feed.sql")),
+    (
+        "0005_feed_followers_index",
+        include_str!("../migrations/0005_feed_followers_index.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {

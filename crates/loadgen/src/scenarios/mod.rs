@@ -1,4 +1,5 @@
 pub mod chat;
+pub mod feed;
 pub mod me;
 pub mod push;
 pub mod store_write;
