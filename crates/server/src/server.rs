@@ -81,12 +81,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         Some(url) => Arc::new(
             RedisRateLimiter::connect(url, &config.redis_prefix)
                 .await
-                .map_err(|e| {
-                    StartError::Platform(tidings_platform::Error::Unavailable {
-                        detail: e,
-                        retry_after_secs: 1,
-                    })
-                })?,
+                .map_err(unavailable)?,
         ),
         None => Arc::new(MemoryRateLimiter::default()),
     };
@@ -115,12 +110,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         Some(url) => Arc::new(
             RedisFeedCache::connect(url, &config.redis_prefix)
                 .await
-                .map_err(|e| {
-                    StartError::Platform(tidings_platform::Error::Unavailable {
-                        detail: e,
-                        retry_after_secs: 1,
-                    })
-                })?,
+                .map_err(unavailable)?,
         ),
         None => Arc::new(MemoryFeedCache::new(config.feed.cache_max_feeds)),
     };
@@ -128,12 +118,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         Some(url) => Arc::new(
             RedisObjectCache::connect(url, &config.redis_prefix)
                 .await
-                .map_err(|e| {
-                    StartError::Platform(tidings_platform::Error::Unavailable {
-                        detail: e,
-                        retry_after_secs: 1,
-                    })
-                })?,
+                .map_err(unavailable)?,
         ),
         None => Arc::new(MemoryObjectCache::new(config.feed.object_cache_entries)),
     };
@@ -231,15 +216,17 @@ type ChatBackends = (
     Arc<dyn GatewayRegistry>,
 );
 
+/// A backend that cannot be reached at start.
+fn unavailable(detail: String) -> StartError {
+    StartError::Platform(tidings_platform::Error::Unavailable {
+        detail,
+        retry_after_secs: 1,
+    })
+}
+
 /// Live delivery between nodes goes over NATS when it is configured; presence and
 /// the gateway registry live in Redis when it is. Alone, a node keeps them in memory.
 async fn chat_backends(config: &Config) -> Result<ChatBackends, StartError> {
-    let unavailable = |detail: String| {
-        StartError::Platform(tidings_platform::Error::Unavailable {
-            detail,
-            retry_after_secs: 1,
-        })
-    };
     let bus: Arc<dyn ChatBus> = match &config.nats_url {
         Some(url) => Arc::new(
             NatsBus::connect(url, &config.nats_stream_prefix)
