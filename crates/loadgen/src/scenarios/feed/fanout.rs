@@ -306,11 +306,18 @@ impl Bench {
     }
 }
 
-/// Caches measured besides the in-memory one. A `RedisFeedCache` from
-/// `tidings-cache-redis` goes here once it exists: `(name, Arc<dyn FeedCache>)`, and
-/// the workloads run on it through `Bench::measure_cache` like the embedded cache.
-fn caches_to_measure() -> Vec<(&'static str, Arc<dyn FeedCache>)> {
-    Vec::new()
+/// Caches measured besides the in-memory one: the server's own Redis feed cache,
+/// under the baseline's key prefix so the baseline's clean-up removes its keys too.
+async fn caches_to_measure(
+    redis: Option<(&str, &str)>,
+) -> anyhow::Result<Vec<(&'static str, Arc<dyn FeedCache>)>> {
+    let Some((url, prefix)) = redis else {
+        return Ok(Vec::new());
+    };
+    let cache = tidings_cache_redis::RedisFeedCache::connect(url, &format!("{prefix}cache:"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok(vec![("redis_feed_cache", Arc::new(cache))])
 }
 
 /// The classic Redis feed fan-out from a bare client.
@@ -644,7 +651,10 @@ async fn measure_all(
             Value::Null
         };
         let mut other_caches = serde_json::Map::new();
-        for (cache_name, cache) in caches_to_measure() {
+        let redis_target = redis
+            .as_ref()
+            .map(|r| (args.redis_url.as_str(), r.prefix.as_str()));
+        for (cache_name, cache) in caches_to_measure(redis_target).await? {
             bench.materialize(cache.as_ref()).await?;
             let (figures, _) = bench
                 .measure_cache(cache, bench.settings.clone(), authors, args.concurrency)
