@@ -245,11 +245,6 @@ impl Hub {
             .collect()
     }
 
-    /// Whether the user has a socket on this node.
-    pub fn has_socket(&self, user: Id) -> bool {
-        self.by_user.read().contains_key(&user)
-    }
-
     /// The socket will get `presence` frames for these users.
     pub fn watch(&self, conn: &Arc<Connection>, users: &[Id]) -> Result<(), WatchError> {
         let mut watching = conn.watching.lock();

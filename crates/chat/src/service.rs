@@ -417,7 +417,8 @@ impl Chat {
             ));
         }
         self.check_text(text)?;
-        let channel = self.channel_of_app(sender.app, channel_id).await?;
+        // No channel read here: the append checks channel, app and membership inside
+        // its transaction, which is the check that counts and saves a query per send.
         let message = NewMessage {
             id: self.ids.next_id(),
             app_id: sender.app,
@@ -433,7 +434,7 @@ impl Chat {
         let work = tokio::spawn(async move {
             let appended = this.store.append_message(&message).await?;
             if let Appended::New(m) = &appended {
-                this.announce(&channel, m, sender.origin).await;
+                this.announce(m, sender.origin).await;
             }
             Ok::<_, Error>(appended)
         });
@@ -443,13 +444,17 @@ impl Chat {
         match appended {
             Appended::New(m) => Ok(MessageView::new(&m, Vec::new())),
             Appended::Duplicate(m) => Ok(self.views(&[m]).await?.remove(0)),
-            Appended::NotMember => Err(Error::Forbidden(
-                "you are not a member of this channel".into(),
-            )),
+            Appended::NotMember => {
+                // Only a refusal pays for telling "no such channel" from "not yours".
+                self.channel_of_app(sender.app, channel_id).await?;
+                Err(Error::Forbidden(
+                    "you are not a member of this channel".into(),
+                ))
+            }
         }
     }
 
-    async fn announce(&self, channel: &ChannelRecord, m: &MessageRecord, origin: Option<ConnId>) {
+    async fn announce(&self, m: &MessageRecord, origin: Option<ConnId>) {
         let members = match self.members.get(m.channel_id).await {
             Ok(members) => members,
             Err(e) => {
@@ -483,7 +488,15 @@ impl Chat {
                     .map(|s| s.user_id)
                     .collect();
                 if !offline.is_empty() {
-                    self.push.push(channel, m, offline).await;
+                    // The channel (its name titles the push) is read only now, when
+                    // someone is offline, not on every send.
+                    match self.store.channel(m.app_id, m.channel_id).await {
+                        Ok(Some(channel)) => self.push.push(&channel, m, offline).await,
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read a channel to push a message")
+                        }
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read presence to push a message"),
