@@ -42,19 +42,32 @@ const FEED_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 /// up everyone else sharing the multiplexed connection.
 const PUSH_BATCH: usize = 1_000;
 
-/// KEYS: feed. ARGV: the rank to trim to (see [`trim_stop`]), then members. Adds the
-/// members to a materialized feed (one whose post is there already, under any author,
-/// is skipped) and keeps the sentinel plus the newest `cap`.
+/// Feeds per script call. A fan-out delivers the same entry to every follower, so
+/// feeds that take the same entries share one call: the per-call cost (argument
+/// parsing, script lookup, entering Lua) is paid once per this many feeds instead of
+/// once per feed.
+const KEYS_PER_CALL: usize = 250;
+
+/// KEYS: feeds. ARGV: the rank to trim to (see [`trim_stop`]), then members. Adds the
+/// members to each materialized feed (one whose post is there already, under any
+/// author, is skipped) and keeps the sentinel plus the newest `cap`; feeds nobody
+/// built are skipped.
+///
+/// Several keys in one script assume one Redis server (or, on a cluster, keys that
+/// share a slot), which is how `tidings` uses Redis.
 const PUSH: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 2, #ARGV do
-  local post = string.sub(ARGV[i], 1, 20)
-  if #redis.call('ZRANGEBYLEX', KEYS[1], '[' .. post, '(' .. string.sub(post, 1, 19) .. ';', 'LIMIT', 0, 1) == 0 then
-    redis.call('ZADD', KEYS[1], 0, ARGV[i])
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    for i = 2, #ARGV do
+      local post = string.sub(ARGV[i], 1, 20)
+      if #redis.call('ZRANGEBYLEX', key, '[' .. post, '(' .. string.sub(post, 1, 19) .. ';', 'LIMIT', 0, 1) == 0 then
+        redis.call('ZADD', key, 0, ARGV[i])
+      end
+    end
+    redis.call('ZREMRANGEBYRANK', key, 1, ARGV[1])
   end
 end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 1, ARGV[1])
-return 1
+return 0
 ";
 
 /// KEYS: feed. ARGV: `:{author}`. Removes the author's entries in one step, so a
@@ -123,18 +136,19 @@ impl RedisFeedCache {
         format!("{}feed:{user}", self.prefix)
     }
 
-    /// One `EVALSHA` per feed, pipelined. Loads the script and sends the batch again
-    /// when Redis has lost it (a restart, a failover, `SCRIPT FLUSH`); sending twice
-    /// is harmless because pushing an entry that is there changes nothing.
-    async fn push_batch(&self, feeds: &[(Id, Vec<String>)], cap: usize) -> StoreResult<()> {
+    /// One `EVALSHA` per group of feeds taking the same members, pipelined. Loads the
+    /// script and sends the batch again when Redis has lost it (a restart, a
+    /// failover, `SCRIPT FLUSH`); sending twice is harmless because pushing an entry
+    /// that is there changes nothing.
+    async fn push_batch(&self, calls: &[(&[String], Vec<String>)], cap: usize) -> StoreResult<()> {
         let mut pipe = redis::pipe();
-        for (user, members) in feeds {
+        for (members, keys) in calls {
             pipe.cmd("EVALSHA")
                 .arg(self.push.get_hash())
-                .arg(1)
-                .arg(self.key(*user))
+                .arg(keys.len())
+                .arg(keys)
                 .arg(trim_stop(cap))
-                .arg(members)
+                .arg(*members)
                 .ignore();
         }
         let mut c = self.conn.clone();
@@ -155,19 +169,35 @@ impl RedisFeedCache {
 #[async_trait]
 impl FeedCache for RedisFeedCache {
     async fn push(&self, entries: &[(Id, FeedEntry)], cap: usize) -> StoreResult<()> {
-        // Grouped per feed, so each feed is one script run however many of the
-        // entries land in it.
-        let mut at: HashMap<Id, usize> = HashMap::new();
-        let mut feeds: Vec<(Id, Vec<String>)> = Vec::new();
+        // Each feed's members, then feeds grouped by identical members (a fan-out
+        // gives every follower the same post), so a group is one script call.
+        let mut per_feed: HashMap<Id, Vec<String>> = HashMap::new();
         for (user, entry) in entries {
-            let i = *at.entry(*user).or_insert_with(|| {
-                feeds.push((*user, Vec::new()));
-                feeds.len() - 1
-            });
-            feeds[i].1.push(member(entry));
+            per_feed.entry(*user).or_default().push(member(entry));
         }
-        for batch in feeds.chunks(PUSH_BATCH) {
-            self.push_batch(batch, cap).await?;
+        let mut groups: HashMap<Vec<String>, Vec<String>> = HashMap::new();
+        for (user, mut members) in per_feed {
+            members.sort_unstable();
+            members.dedup();
+            groups.entry(members).or_default().push(self.key(user));
+        }
+        let mut calls: Vec<(&[String], Vec<String>)> = Vec::new();
+        for (members, keys) in &groups {
+            for chunk in keys.chunks(KEYS_PER_CALL) {
+                calls.push((members.as_slice(), chunk.to_vec()));
+            }
+        }
+        // A pipeline per PUSH_BATCH feeds, counting feeds rather than calls.
+        let mut start = 0;
+        while start < calls.len() {
+            let mut feeds = 0;
+            let mut end = start;
+            while end < calls.len() && (end == start || feeds + calls[end].1.len() <= PUSH_BATCH) {
+                feeds += calls[end].1.len();
+                end += 1;
+            }
+            self.push_batch(&calls[start..end], cap).await?;
+            start = end;
         }
         Ok(())
     }
@@ -232,21 +262,7 @@ impl FeedCache for RedisFeedCache {
     }
 
     async fn remove_posts(&self, user: Id, posts: &[Id]) -> StoreResult<()> {
-        if posts.is_empty() {
-            return Ok(());
-        }
-        let key = self.key(user);
-        let mut pipe = redis::pipe();
-        for post in posts {
-            let (from, to) = post_range(*post);
-            pipe.cmd("ZREMRANGEBYLEX")
-                .arg(&key)
-                .arg(from)
-                .arg(to)
-                .ignore();
-        }
-        let mut c = self.conn.clone();
-        pipe.query_async::<()>(&mut c).await.map_err(store_err)
+        self.remove_posts_from(&[user], posts).await
     }
 
     async fn remove_author(&self, user: Id, author: Id) -> StoreResult<()> {
@@ -260,12 +276,43 @@ impl FeedCache for RedisFeedCache {
     }
 
     async fn drop_feed(&self, user: Id) -> StoreResult<()> {
+        self.drop_feeds(&[user]).await
+    }
+
+    async fn remove_posts_from(&self, users: &[Id], posts: &[Id]) -> StoreResult<()> {
         let mut c = self.conn.clone();
-        redis::cmd("DEL")
-            .arg(self.key(user))
-            .query_async::<()>(&mut c)
-            .await
-            .map_err(store_err)
+        for chunk in users.chunks(PUSH_BATCH) {
+            let mut pipe = redis::pipe();
+            for user in chunk {
+                let key = self.key(*user);
+                for post in posts {
+                    let (from, to) = post_range(*post);
+                    pipe.cmd("ZREMRANGEBYLEX")
+                        .arg(&key)
+                        .arg(from)
+                        .arg(to)
+                        .ignore();
+                }
+            }
+            pipe.query_async::<()>(&mut c).await.map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    async fn drop_feeds(&self, users: &[Id]) -> StoreResult<()> {
+        let mut c = self.conn.clone();
+        for chunk in users.chunks(PUSH_BATCH) {
+            let keys: Vec<String> = chunk.iter().map(|u| self.key(*u)).collect();
+            if keys.is_empty() {
+                continue;
+            }
+            redis::cmd("UNLINK")
+                .arg(keys)
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(())
     }
 }
 

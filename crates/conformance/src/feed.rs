@@ -429,6 +429,41 @@ pub async fn many_feeds_take_pushes_in_one_call(cache: Cache) {
     }
 }
 
+pub async fn feeds_drop_and_lose_posts_in_batches(cache: Cache) {
+    let users: Vec<Id> = (0..5).map(|_| id()).collect();
+    let entries = [entry(1, 7), entry(2, 8), entry(3, 7)];
+    for u in &users {
+        cache.replace(*u, &entries, 800).await.unwrap();
+    }
+    let never_built = id();
+    cache
+        .remove_posts_from(&[users[0], users[1], never_built], &[Id(2), Id(3)])
+        .await
+        .unwrap();
+    for u in &users[..2] {
+        let left = cache.page(*u, None, 10).await.unwrap().unwrap();
+        assert_eq!(left, vec![entry(1, 7)]);
+    }
+    assert_eq!(
+        cache.page(never_built, None, 10).await.unwrap(),
+        None,
+        "removing from a feed nobody built does not build it"
+    );
+    cache
+        .drop_feeds(&[users[2], users[3], never_built])
+        .await
+        .unwrap();
+    assert_eq!(cache.page(users[2], None, 10).await.unwrap(), None);
+    assert_eq!(cache.page(users[3], None, 10).await.unwrap(), None);
+    assert_eq!(
+        cache.page(users[4], None, 10).await.unwrap().unwrap().len(),
+        3,
+        "others untouched"
+    );
+    cache.drop_feeds(&[]).await.unwrap();
+    cache.remove_posts_from(&[], &[Id(1)]).await.unwrap();
+}
+
 type Objects = Arc<dyn tidings_feed::objects::ObjectCache>;
 
 fn key(name: &str) -> String {

@@ -281,7 +281,8 @@ macro_rules! feed_cache_suite {
         $crate::feed_cache_suite!(@each $factory;
             feeds_are_capped_newest_first,
             feeds_drop_posts_authors_and_whole_feeds,
-            many_feeds_take_pushes_in_one_call
+            many_feeds_take_pushes_in_one_call,
+            feeds_drop_and_lose_posts_in_batches
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {

@@ -31,6 +31,22 @@ pub trait FeedCache: Send + Sync + 'static {
     async fn remove_author(&self, user: Id, author: Id) -> StoreResult<()>;
     /// Forgets a user's feed: it is rebuilt on the next read.
     async fn drop_feed(&self, user: Id) -> StoreResult<()>;
+
+    /// [`FeedCache::remove_posts`] for many users at once.
+    async fn remove_posts_from(&self, users: &[Id], posts: &[Id]) -> StoreResult<()> {
+        for u in users {
+            self.remove_posts(*u, posts).await?;
+        }
+        Ok(())
+    }
+
+    /// [`FeedCache::drop_feed`] for many users at once.
+    async fn drop_feeds(&self, users: &[Id]) -> StoreResult<()> {
+        for u in users {
+            self.drop_feed(*u).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The embedded default: every materialized feed in memory, as a vector sorted
@@ -184,6 +200,24 @@ impl FeedCache for MemoryFeedCache {
 
     async fn drop_feed(&self, user: Id) -> StoreResult<()> {
         self.inner.lock().map.remove(&user);
+        Ok(())
+    }
+
+    async fn remove_posts_from(&self, users: &[Id], posts: &[Id]) -> StoreResult<()> {
+        let mut feeds = self.inner.lock();
+        for u in users {
+            if let Some(feed) = feeds.map.get_mut(u) {
+                feed.entries.retain(|e| !posts.contains(&e.post_id));
+            }
+        }
+        Ok(())
+    }
+
+    async fn drop_feeds(&self, users: &[Id]) -> StoreResult<()> {
+        let mut feeds = self.inner.lock();
+        for u in users {
+            feeds.map.remove(u);
+        }
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The read-side caches of the feed: posts with their counters (the content cache),
-//! authors (the user cache) and each reader's mutes and celebrity followees (the
-//! social graph cache), as serialized values under string keys. Memory for the
+//! authors (the user cache), each reader's mutes and celebrity followees (the social
+//! graph cache) and whether a reader liked a post (the action cache), as serialized
+//! values under string keys. Memory for the
 //! embedded default, Redis when several nodes must see the same entries.
 //!
 //! They are caches: every value is re-read from the store on a miss, a write that

@@ -20,6 +20,7 @@ use tidings_platform::store::AccountStore;
 use tidings_platform::{Error, Id, Result};
 
 use crate::cache::FeedCache;
+use crate::fanout::audience_key;
 use crate::model::{Created, FeedEntry, PostRecord};
 use crate::objects::ObjectCache;
 use crate::store::FeedStore;
@@ -43,6 +44,10 @@ fn post_key(id: Id) -> String {
     format!("post:{id}")
 }
 
+fn liked_key(viewer: Id, post: Id) -> String {
+    format!("liked:{viewer}:{post}")
+}
+
 #[derive(Clone, Debug)]
 pub struct FeedSettings {
     /// Post ids kept per feed cache.
@@ -56,6 +61,8 @@ pub struct FeedSettings {
     pub inactive_after_ms: i64,
     /// Followers read and written per fan-out step.
     pub fanout_batch: u32,
+    /// Posts a worker fans out at once.
+    pub fanout_concurrency: usize,
     pub text_chars: usize,
 }
 
@@ -96,7 +103,7 @@ struct Reader<'a> {
 pub struct Feed {
     pub(crate) store: Arc<dyn FeedStore>,
     pub(crate) cache: Arc<dyn FeedCache>,
-    objects: Arc<dyn ObjectCache>,
+    pub(crate) objects: Arc<dyn ObjectCache>,
     pub(crate) accounts: Arc<dyn AccountStore>,
     pub(crate) queue: Arc<dyn WorkQueue>,
     pub(crate) live: Arc<dyn FeedLive>,
@@ -216,6 +223,29 @@ impl Feed {
             })
             .await?;
         Ok(got.into_iter().flatten().map(|a| (a.id, a)).collect())
+    }
+
+    /// Which of `posts` the viewer has liked, through the action cache: one entry per
+    /// (viewer, post), `true` or `false`, so a page read again costs no store query.
+    async fn liked_by(&self, viewer: Id, posts: &[Id]) -> Result<HashSet<Id>> {
+        let keys = posts.iter().map(|p| liked_key(viewer, *p)).collect();
+        let got = self
+            .cached(keys, LONG_TTL, |misses| async move {
+                let want: Vec<Id> = misses.iter().map(|i| posts[*i]).collect();
+                let liked: HashSet<Id> =
+                    self.store.liked(viewer, &want).await?.into_iter().collect();
+                Ok(misses
+                    .into_iter()
+                    .map(|i| (i, liked.contains(&posts[i])))
+                    .collect())
+            })
+            .await?;
+        Ok(posts
+            .iter()
+            .zip(got)
+            .filter(|(_, l)| *l == Some(true))
+            .map(|(p, _)| *p)
+            .collect())
     }
 
     /// Whom the user muted, through the social graph cache.
@@ -447,7 +477,8 @@ impl Feed {
         if !self.store.follow(app, follower, followee, now).await? {
             return Ok(());
         }
-        self.forget(vec![format!("celebs:{follower}")]).await;
+        self.forget(vec![format!("celebs:{follower}"), audience_key(followee)])
+            .await;
         let (followers, _) = self.store.follow_counts(app, followee).await?;
         if followers >= self.settings.celebrity_followers {
             // Merged in at read time; nothing to copy.
@@ -468,7 +499,8 @@ impl Feed {
 
     pub async fn unfollow(&self, app: Id, follower: Id, followee: Id) -> Result<()> {
         self.store.unfollow(app, follower, followee).await?;
-        self.forget(vec![format!("celebs:{follower}")]).await;
+        self.forget(vec![format!("celebs:{follower}"), audience_key(followee)])
+            .await;
         self.cache.remove_author(follower, followee).await?;
         Ok(())
     }
@@ -480,7 +512,8 @@ impl Feed {
         self.check_user(app, muted).await?;
         let now = self.clock.now_ms();
         if self.store.set_mute(app, user, muted, on, now).await? {
-            self.forget(vec![format!("muted:{user}")]).await;
+            self.forget(vec![format!("muted:{user}"), audience_key(muted)])
+                .await;
             if on {
                 self.cache.remove_author(user, muted).await?;
             } else {
@@ -503,7 +536,8 @@ impl Feed {
             .set_like(post, user, on, self.clock.now_ms())
             .await?
         {
-            self.forget(vec![post_key(post)]).await;
+            self.forget(vec![post_key(post), liked_key(user, post)])
+                .await;
         }
         self.post(app, user, post).await
     }
@@ -579,6 +613,10 @@ impl Feed {
     ) -> Result<()> {
         let mut authors = self.feed_authors(app, user, muted).await?;
         authors.retain(|a| !celebrities.contains(a) || *a == user);
+        // The user may be back from a time away, which the authors' cached audiences
+        // (with the user's old activity) would keep skipping until they expire.
+        self.forget(authors.iter().map(|a| audience_key(*a)).collect())
+            .await;
         let posts = self
             .store
             .posts_by_authors(app, &authors, None, self.settings.cap as u32)
@@ -723,7 +761,7 @@ impl Feed {
         author_ids.dedup();
         let authors = self.load_authors(app, &author_ids).await?;
         let ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
-        let liked: HashSet<Id> = self.store.liked(viewer, &ids).await?.into_iter().collect();
+        let liked = self.liked_by(viewer, &ids).await?;
         Ok(posts
             .iter()
             .filter_map(|p| {

@@ -163,13 +163,18 @@ impl Notifier {
                 "expired",
             );
         }
-        let ctx = render_context(&n, user.as_deref());
         let locale = n
             .body
             .locale
             .clone()
             .or_else(|| user.as_ref().and_then(|u| u.locale.clone()));
         let literal = n.body.template_name.is_none();
+        // Literal content is sent as written: no template reads the context.
+        let ctx = if literal {
+            Value::Null
+        } else {
+            render_context(&n, user.as_deref())
+        };
         let rendered = match self.renderer.render(
             &n.body.template,
             literal,

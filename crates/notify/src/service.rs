@@ -1,6 +1,7 @@
 //! The notification service as the API sees it: accept a send, read its status, and
 //! manage templates, topics, inboxes, provider settings and dead letters.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -51,6 +52,8 @@ pub struct Notifier {
     pub(crate) config: NotifyConfig,
     pub(crate) renderer: Renderer,
     pub(crate) metrics: Arc<NotifyMetrics>,
+    /// When the queue gauges were last read from the store.
+    gauges_read_at_ms: AtomicI64,
 }
 
 const EVENT_ID_MAX: usize = 255;
@@ -100,6 +103,32 @@ impl Notifier {
             config: parts.config,
             renderer: Renderer::default(),
             metrics: parts.metrics,
+            gauges_read_at_ms: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Re-reads the queue gauges for `/metrics`, at most every
+    /// `queue_gauges_every_ms`; a scrape in between (or one racing a refresh) keeps
+    /// the last reading.
+    pub async fn refresh_queue_gauges(&self) {
+        let now = self.now_ms();
+        let last = self.gauges_read_at_ms.load(Ordering::Relaxed);
+        let every = i64::try_from(self.config.queue_gauges_every_ms).unwrap_or(i64::MAX);
+        if now.saturating_sub(last) < every
+            || self
+                .gauges_read_at_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        match self.store.queue_counts(None, now).await {
+            Ok(counts) => self.metrics.set_queues(&counts),
+            Err(e) => {
+                tracing::warn!(error = %e, "queue gauges not refreshed");
+                // Try again at the next scrape rather than after a full interval.
+                self.gauges_read_at_ms.store(i64::MIN, Ordering::Relaxed);
+            }
         }
     }
 

@@ -249,6 +249,10 @@ pub struct NotifyConfig {
     /// re-sends) or `sqlite` (the queue too is in the file: three more writes per
     /// delivery).
     pub embedded_queue: String,
+    /// How often a `/metrics` scrape re-reads the queue gauges from the store; a
+    /// scrape sooner than this shows the last reading. Counting a large backlog reads
+    /// every unfinished delivery, which frequent scrapers would otherwise repeat.
+    pub queue_gauges_every_ms: u64,
 }
 
 impl Default for NotifyConfig {
@@ -270,6 +274,7 @@ impl Default for NotifyConfig {
             allow_endpoint_override: true,
             callback_base_url: None,
             embedded_queue: "memory".into(),
+            queue_gauges_every_ms: 1_000,
         }
     }
 }
@@ -357,6 +362,10 @@ pub struct FeedConfig {
     pub inactive_after_days: u32,
     /// Followers handled per fan-out step.
     pub fanout_batch: u32,
+    /// Posts one server fans out at once. Each yields between steps, so requests are
+    /// never starved; more than one keeps the store busy while another post waits
+    /// on it.
+    pub fanout_concurrency: usize,
     /// Posts, authors and social-graph entries the embedded object cache holds.
     pub object_cache_entries: usize,
 }
@@ -370,6 +379,7 @@ impl Default for FeedConfig {
             follow_backfill: 200,
             inactive_after_days: 30,
             fanout_batch: 1_000,
+            fanout_concurrency: 4,
             object_cache_entries: 200_000,
         }
     }

@@ -137,6 +137,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
             backfill: config.feed.follow_backfill,
             inactive_after_ms: i64::from(config.feed.inactive_after_days) * 24 * 3600 * 1000,
             fanout_batch: config.feed.fanout_batch.max(1),
+            fanout_concurrency: config.feed.fanout_concurrency.max(1),
             text_chars: config.limits.text_chars,
         },
     }));

@@ -299,8 +299,8 @@ impl NotifyStore for PostgresStore {
         let rows = sqlx::query(
             "UPDATE deliveries SET dispatched_at = $1 WHERE id IN ( \
                SELECT id FROM deliveries WHERE status IN ('queued', 'sending') AND NOT dead \
-                 AND due_at <= $1 AND COALESCE(lease_until, 0) <= $1 AND COALESCE(dispatched_at, 0) < $2 \
-               ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 AND COALESCE(dispatched_at, 0) < $2 AND due_at <= $1 AND COALESCE(lease_until, 0) <= $1 \
+               ORDER BY COALESCE(dispatched_at, 0), due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING channel, id, due_at",
         )
         .bind(now_ms)

@@ -190,30 +190,18 @@ impl AccountStore for SqliteStore {
         let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
         self.readers
             .read(move |c| {
-                let mut out = Vec::with_capacity(ids.len());
-                // Fixed-size chunks keep the statement cache small and under SQLite's
-                // parameter limit.
-                for chunk in ids.chunks(100) {
-                    let marks = vec!["?"; chunk.len()].join(",");
-                    let mut stmt = c
-                        .prepare_cached(&format!(
-                            // `+app_id` keeps the planner off the (app_id, username)
-                            // index, which would read every user of the app: the ids
-                            // are primary keys, the app check a filter on each.
-                            "SELECT {USER_COLUMNS} FROM users WHERE +app_id = ? AND id IN ({marks})"
-                        ))
-                        .map_err(map)?;
-                    let mut params: Vec<i64> = Vec::with_capacity(chunk.len() + 1);
-                    params.push(app.0);
-                    params.extend_from_slice(chunk);
-                    let rows = stmt
-                        .query_map(rusqlite::params_from_iter(params), user_from_row)
-                        .map_err(map)?;
-                    for row in rows {
-                        out.push(row.map_err(map)?);
-                    }
-                }
-                Ok(out)
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        // `+app_id` keeps the planner off the (app_id, username) index,
+                        // which would read every user of the app: the ids are primary
+                        // keys, the app check a filter on each.
+                        "SELECT {USER_COLUMNS} FROM users WHERE +app_id = ?1 AND id IN rarray(?2)"
+                    ))
+                    .map_err(map)?;
+                let rows = stmt
+                    .query_map(params![app.0, crate::id_array(ids)], user_from_row)
+                    .map_err(map)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map)
             })
             .await
     }
@@ -359,25 +347,16 @@ impl AccountStore for SqliteStore {
         let users: Vec<i64> = users.iter().map(|i| i.0).collect();
         self.readers
             .read(move |c| {
-                let mut out = Vec::new();
-                for chunk in users.chunks(100) {
-                    let marks = vec!["?"; chunk.len()].join(",");
-                    let mut stmt = c
-                        .prepare_cached(&format!(
-                            "SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND user_id IN ({marks}) \
-                             AND disabled_at IS NULL ORDER BY id"
-                        ))
-                        .map_err(map)?;
-                    let params = std::iter::once(app.0).chain(chunk.iter().copied());
-                    let rows = stmt
-                        .query_map(rusqlite::params_from_iter(params), device_from_row)
-                        .map_err(map)?;
-                    for row in rows {
-                        out.push(row.map_err(map)?);
-                    }
-                }
-                out.sort_by_key(|d| d.id);
-                Ok(out)
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ?1 AND user_id IN rarray(?2) \
+                         AND disabled_at IS NULL ORDER BY id"
+                    ))
+                    .map_err(map)?;
+                let rows = stmt
+                    .query_map(params![app.0, crate::id_array(users)], device_from_row)
+                    .map_err(map)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map)
             })
             .await
     }
@@ -387,23 +366,15 @@ impl AccountStore for SqliteStore {
         let rows: Vec<(i64, String)> = self
             .readers
             .read(move |c| {
-                let mut out = Vec::new();
-                for chunk in users.chunks(100) {
-                    let marks = vec!["?"; chunk.len()].join(",");
-                    let mut stmt = c
-                        .prepare_cached(&format!(
-                            "SELECT user_id, body FROM preferences WHERE app_id = ? AND user_id IN ({marks})"
-                        ))
-                        .map_err(map)?;
-                    let params = std::iter::once(app.0).chain(chunk.iter().copied());
-                    let rows = stmt
-                        .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
-                        .map_err(map)?;
-                    for row in rows {
-                        out.push(row.map_err(map)?);
-                    }
-                }
-                Ok(out)
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT user_id, body FROM preferences WHERE app_id = ?1 AND user_id IN rarray(?2)",
+                    )
+                    .map_err(map)?;
+                let rows = stmt
+                    .query_map(params![app.0, crate::id_array(users)], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(map)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map)
             })
             .await?;
         rows.into_iter()

@@ -103,14 +103,6 @@ fn channel_by_id(c: &Connection, app: Option<Id>, id: Id) -> StoreResult<Option<
         .map_err(map)
 }
 
-fn ids_list(ids: &[Id]) -> String {
-    // Ids are integers we produced: safe to inline, and it spares a statement per size.
-    ids.iter()
-        .map(|i| i.0.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 #[async_trait]
 impl ChatStore for SqliteStore {
     async fn create_channel(
@@ -422,8 +414,8 @@ impl ChatStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids_list(ids);
-        self.read_raw(move |c| messages_where(c, &format!("id IN ({list})"), []))
+        let ids = ids.iter().map(|i| i.0).collect::<Vec<_>>();
+        self.read_raw(move |c| messages_where(c, "id IN rarray(?1)", params![crate::id_array(ids)]))
             .await
     }
 
@@ -546,16 +538,16 @@ impl ChatStore for SqliteStore {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids_list(messages);
+        let messages = messages.iter().map(|i| i.0).collect::<Vec<_>>();
         self.read_raw(move |c| {
             let mut stmt = c
-                .prepare(&format!(
+                .prepare_cached(
                     "SELECT message_id, emoji, user_id FROM chat_reactions \
-                     WHERE message_id IN ({list}) ORDER BY message_id, emoji, created_at, user_id"
-                ))
+                     WHERE message_id IN rarray(?1) ORDER BY message_id, emoji, created_at, user_id",
+                )
                 .map_err(map)?;
             let rows = stmt
-                .query_map([], |r| {
+                .query_map(params![crate::id_array(messages)], |r| {
                     Ok((Id(r.get(0)?), r.get::<_, String>(1)?, Id(r.get(2)?)))
                 })
                 .map_err(map)?;

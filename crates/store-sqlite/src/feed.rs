@@ -47,7 +47,8 @@ fn posts_where(
 }
 
 fn ids_list(ids: &[Id]) -> String {
-    // Ids are integers: safe to inline, and one statement serves every list length.
+    // Inlined rather than bound as `rarray(?)` where the planner must know the list's
+    // length to choose between an index per id and a scan (posts by many authors).
     ids.iter()
         .map(|i| i.0.to_string())
         .collect::<Vec<_>>()
@@ -138,8 +139,8 @@ impl FeedStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids_list(ids);
-        self.read_raw(move |c| posts_where(c, &format!("id IN ({list})"), []))
+        let ids = ids.iter().map(|i| i.0).collect::<Vec<_>>();
+        self.read_raw(move |c| posts_where(c, "id IN rarray(?1)", params![crate::id_array(ids)]))
             .await
     }
 
@@ -396,12 +397,12 @@ impl FeedStore for SqliteStore {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids_list(users);
+        let users = users.iter().map(|i| i.0).collect::<Vec<_>>();
         self.read_raw(move |c| {
             ids_from(
                 c,
-                &format!("SELECT user_id FROM feed_mutes WHERE muted_id = ?1 AND user_id IN ({list}) ORDER BY user_id"),
-                params![author.0],
+                "SELECT user_id FROM feed_mutes WHERE muted_id = ?1 AND user_id IN rarray(?2) ORDER BY user_id",
+                params![author.0, crate::id_array(users)],
             )
         })
         .await
@@ -443,12 +444,12 @@ impl FeedStore for SqliteStore {
         if posts.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids_list(posts);
+        let posts = posts.iter().map(|i| i.0).collect::<Vec<_>>();
         self.read_raw(move |c| {
             ids_from(
                 c,
-                &format!("SELECT post_id FROM feed_likes WHERE user_id = ?1 AND post_id IN ({list}) ORDER BY post_id"),
-                params![user.0],
+                "SELECT post_id FROM feed_likes WHERE user_id = ?1 AND post_id IN rarray(?2) ORDER BY post_id",
+                params![user.0, crate::id_array(posts)],
             )
         })
         .await

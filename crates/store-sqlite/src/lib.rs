@@ -34,6 +34,17 @@ pub struct SqliteStore {
     readers: Readers,
 }
 
+/// A list of ids as one parameter for `IN rarray(?)`: the statement text stays the
+/// same for any number of ids, so it is parsed once and kept in the statement cache
+/// (ids inlined or one `?` per id made a new statement for every list).
+pub(crate) fn id_array<I: IntoIterator<Item = i64>>(ids: I) -> rusqlite::vtab::array::Array {
+    std::rc::Rc::new(
+        ids.into_iter()
+            .map(rusqlite::types::Value::Integer)
+            .collect(),
+    )
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to
     /// date.
@@ -117,6 +128,9 @@ impl SqliteStore {
 fn configure(conn: &Connection, config: &SqliteConfig, read_only: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))?;
     conn.set_prepared_statement_cache_capacity(64);
+    // `x IN rarray(?)` binds a list of ids as one parameter, so one prepared
+    // statement serves every list length (see `id_array`).
+    rusqlite::vtab::array::load_module(conn)?;
     if !read_only {
         // WAL: readers never block the writer nor the other way round.
         conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -15,6 +15,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_feed_followers_index",
         include_str!("../migrations/0005_feed_followers_index.sql"),
     ),
+    (
+        "0006_deliveries_dispatch_index",
+        include_str!("../migrations/0006_deliveries_dispatch_index.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -1,7 +1,7 @@
 //! The notification service's tables on SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 use tidings_notify::model::{
     channel_from_str, DeliveryRecord, DeliveryStatus, NotificationRecord, Template,
@@ -300,9 +300,9 @@ impl NotifyStore for SqliteStore {
                     .prepare_cached(
                         "UPDATE deliveries SET dispatched_at = ?1 WHERE id IN ( \
                            SELECT id FROM deliveries WHERE status IN ('queued', 'sending') AND dead = 0 \
-                             AND due_at <= ?1 AND COALESCE(lease_until, 0) <= ?1 \
-                             AND COALESCE(dispatched_at, 0) < ?2 \
-                           ORDER BY due_at LIMIT ?3) \
+                             AND COALESCE(dispatched_at, 0) < ?2 AND due_at <= ?1 \
+                             AND COALESCE(lease_until, 0) <= ?1 \
+                           ORDER BY COALESCE(dispatched_at, 0), due_at LIMIT ?3) \
                          RETURNING channel, id",
                     )
                     .map_err(map)?;
@@ -326,26 +326,18 @@ impl NotifyStore for SqliteStore {
         let ids: Vec<i64> = ids.iter().map(|i| i.0).collect();
         self.writer
             .write_idempotent(move |c| {
-                let mut out = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(200) {
-                    let marks = vec!["?"; chunk.len()].join(",");
-                    let mut stmt = c
-                        .prepare_cached(&format!(
-                            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ? \
-                             WHERE id IN ({marks}) AND status IN ('queued', 'sending') AND dead = 0 \
-                               AND COALESCE(lease_until, 0) <= ? AND due_at <= ? \
-                             RETURNING {DELIVERY_COLUMNS}"
-                        ))
-                        .map_err(map)?;
-                    let mut params: Vec<i64> = vec![lease_until_ms, now_ms];
-                    params.extend_from_slice(chunk);
-                    params.push(now_ms);
-                    params.push(now_ms);
-                    // Positional `?`s are numbered in order of appearance.
-                    let rows = stmt.query_map(params_from_iter(params), delivery_from_row).map_err(map)?;
-                    out.extend(collect(rows)?);
-                }
-                Ok(out)
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = ?1, updated_at = ?2 \
+                         WHERE id IN rarray(?3) AND status IN ('queued', 'sending') AND dead = 0 \
+                           AND COALESCE(lease_until, 0) <= ?2 AND due_at <= ?2 \
+                         RETURNING {DELIVERY_COLUMNS}"
+                    ))
+                    .map_err(map)?;
+                let rows = stmt
+                    .query_map(params![lease_until_ms, now_ms, crate::id_array(ids)], delivery_from_row)
+                    .map_err(map)?;
+                collect(rows)
             })
             .await
     }

@@ -161,6 +161,8 @@ async fn likes_and_replies_keep_their_counts(app: TestApp) {
     for i in 0..8 {
         likers.push(app.user(&format!("liker{i}")).await.1);
     }
+    // Read first, so the action cache holds "not liked" that the like must replace.
+    assert!(!likers[0].get_post(&post.id).await.unwrap().liked_by_me);
     let tasks: Vec<_> = likers
         .iter()
         .map(|c| {

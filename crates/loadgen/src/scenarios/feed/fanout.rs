@@ -119,6 +119,7 @@ fn server_settings() -> FeedSettings {
         backfill: config.feed.follow_backfill,
         inactive_after_ms: i64::from(config.feed.inactive_after_days) * 24 * 3600 * 1000,
         fanout_batch: config.feed.fanout_batch.max(1),
+        fanout_concurrency: config.feed.fanout_concurrency.max(1),
         text_chars: config.limits.text_chars,
     }
 }
@@ -164,8 +165,12 @@ impl Bench {
         Arc::new(Feed::new(FeedParts {
             store: self.store.clone(),
             cache,
-            // Fan-out reads the store directly; the object cache serves reads only.
-            objects: Arc::new(tidings_feed::objects::MemoryObjectCache::new(1_000)),
+            // As the server sizes it. Each measurement builds a fresh one, so an
+            // author's first post reads their followers from the store and only their
+            // later posts find the cached audience (`distinct_authors` in the results).
+            objects: Arc::new(tidings_feed::objects::MemoryObjectCache::new(
+                Config::default().feed.object_cache_entries,
+            )),
             accounts: self.store.clone(),
             queue: self.queue.clone(),
             live: Arc::new(NoLive),
@@ -300,6 +305,10 @@ impl Bench {
         );
         let mut value = figures.to_json();
         value["concurrency"] = json!(concurrency);
+        value["distinct_authors"] = json!(authors
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len());
         value["entries_added"] = json!(added);
         value["materialize_seconds"] = json!(materialize_seconds);
         Ok((value, figures, posts))

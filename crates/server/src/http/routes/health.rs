@@ -40,11 +40,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    // Queue gauges are read from the store at scrape time, across all apps.
-    match state.notifier.queues(None).await {
-        Ok(counts) => state.notifier.metrics().set_queues(&counts),
-        Err(e) => tracing::warn!(error = %e, "queue gauges not refreshed"),
-    }
+    // Queue gauges are read from the store, across all apps, when a scrape finds them
+    // older than `notify.queue_gauges_every_ms`.
+    state.notifier.refresh_queue_gauges().await;
     state.metrics.gateway.observe(&state.gateway.hub);
     (
         [(
