@@ -48,23 +48,28 @@ const PUSH_BATCH: usize = 1_000;
 /// once per feed.
 const KEYS_PER_CALL: usize = 250;
 
-/// KEYS: feeds. ARGV: the rank to trim to (see [`trim_stop`]), then members. Adds the
-/// members to each materialized feed (one whose post is there already, under any
-/// author, is skipped) and keeps the sentinel plus the newest `cap`; feeds nobody
-/// built are skipped.
+/// KEYS: feeds. ARGV: the cap, the rank to trim to (see [`trim_stop`]), then
+/// members. Adds the members to each materialized feed and keeps the sentinel plus
+/// the newest `cap`; feeds nobody built are skipped. A member is a post id and its
+/// author, and a post's author never changes, so a post already in the feed is the
+/// same member and `ZADD` leaves it as it is. Trimming is only paid for by a feed
+/// past its cap.
 ///
 /// Several keys in one script assume one Redis server (or, on a cluster, keys that
 /// share a slot), which is how `tidings` uses Redis.
 const PUSH: &str = r"
+local cap = tonumber(ARGV[1])
+local zadd = {}
+for i = 3, #ARGV do
+  zadd[#zadd + 1] = 0
+  zadd[#zadd + 1] = ARGV[i]
+end
 for _, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 1 then
-    for i = 2, #ARGV do
-      local post = string.sub(ARGV[i], 1, 20)
-      if #redis.call('ZRANGEBYLEX', key, '[' .. post, '(' .. string.sub(post, 1, 19) .. ';', 'LIMIT', 0, 1) == 0 then
-        redis.call('ZADD', key, 0, ARGV[i])
-      end
+    redis.call('ZADD', key, unpack(zadd))
+    if redis.call('ZCARD', key) > cap + 1 then
+      redis.call('ZREMRANGEBYRANK', key, 1, ARGV[2])
     end
-    redis.call('ZREMRANGEBYRANK', key, 1, ARGV[1])
   end
 end
 return 0
@@ -147,6 +152,7 @@ impl RedisFeedCache {
                 .arg(self.push.get_hash())
                 .arg(keys.len())
                 .arg(keys)
+                .arg(cap.min(1 << 52))
                 .arg(trim_stop(cap))
                 .arg(*members)
                 .ignore();
@@ -379,8 +385,8 @@ mod tests {
         cache.remove_author(user, Id(7)).await.unwrap();
         let left = cache.page(user, None, 10).await.unwrap().unwrap();
         assert_eq!(left, vec![entry(3, 77), entry(2, 17)]);
-        // The same post under another author is the same entry.
-        cache.push(&[(user, entry(2, 8))], 10).await.unwrap();
+        // A post pushed again (a repeated fan-out) is still there once.
+        cache.push(&[(user, entry(2, 17))], 10).await.unwrap();
         let left = cache.page(user, None, 10).await.unwrap().unwrap();
         assert_eq!(left, vec![entry(3, 77), entry(2, 17)]);
     }

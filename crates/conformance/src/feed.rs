@@ -288,6 +288,14 @@ pub async fn mutes_and_likes(store: Store) {
     assert!(store.set_like(p.id, carol, true, T0).await.unwrap());
     assert_eq!(store.post(app, p.id).await.unwrap().unwrap().like_count, 2);
     assert_eq!(store.liked(bob, &[p.id, id()]).await.unwrap(), vec![p.id]);
+    let q = create(&store, &post(app, alice, "and me")).await;
+    assert!(store.set_like(q.id, bob, true, T0).await.unwrap());
+    let mut all = store.likes_of(bob, 10).await.unwrap();
+    all.sort_unstable();
+    assert_eq!(all, vec![p.id, q.id]);
+    assert_eq!(store.likes_of(bob, 1).await.unwrap().len(), 1, "limited");
+    assert!(store.likes_of(alice, 10).await.unwrap().is_empty());
+    assert!(store.set_like(q.id, bob, false, T0).await.unwrap());
     assert!(store.set_like(p.id, bob, false, T0).await.unwrap());
     assert!(!store.set_like(p.id, bob, false, T0).await.unwrap());
     assert_eq!(store.post(app, p.id).await.unwrap().unwrap().like_count, 1);

@@ -91,6 +91,9 @@ pub trait FeedStore: Send + Sync + 'static {
     async fn set_like(&self, post: Id, user: Id, on: bool, now_ms: i64) -> StoreResult<bool>;
     /// Which of `posts` `user` has liked.
     async fn liked(&self, user: Id, posts: &[Id]) -> StoreResult<Vec<Id>>;
+    /// Up to `limit` posts `user` has liked, in no particular order: all of them
+    /// when fewer than `limit` come back.
+    async fn likes_of(&self, user: Id, limit: u32) -> StoreResult<Vec<Id>>;
 
     /// Records that the user read their feed now.
     async fn touch(&self, app: Id, user: Id, now_ms: i64) -> StoreResult<()>;

@@ -368,6 +368,9 @@ pub struct FeedConfig {
     pub fanout_concurrency: usize,
     /// Posts, authors and social-graph entries the embedded object cache holds.
     pub object_cache_entries: usize,
+    /// Readers with at most this many likes have them in one action-cache entry (one
+    /// look-up per page); heavier likers are looked up per post.
+    pub action_cache_likes: u32,
 }
 
 impl Default for FeedConfig {
@@ -381,6 +384,7 @@ impl Default for FeedConfig {
             fanout_batch: 1_000,
             fanout_concurrency: 4,
             object_cache_entries: 200_000,
+            action_cache_likes: 1_000,
         }
     }
 }

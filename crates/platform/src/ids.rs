@@ -71,7 +71,13 @@ impl FromStr for Id {
 
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
+        // A string in JSON (JavaScript loses integers past 2^53); binary formats,
+        // such as cached values, keep the integer.
+        if serializer.is_human_readable() {
+            serializer.collect_str(&self.0)
+        } else {
+            serializer.serialize_i64(self.0)
+        }
     }
 }
 
@@ -101,7 +107,11 @@ impl<'de> Deserialize<'de> for Id {
                 }
             }
         }
-        deserializer.deserialize_any(Visitor)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(Visitor)
+        } else {
+            deserializer.deserialize_i64(Visitor)
+        }
     }
 }
 
@@ -262,5 +272,18 @@ mod tests {
         assert_eq!(json, "\"9007199254740993\"");
         let back: Id = serde_json::from_str(&json).unwrap();
         assert_eq!(back, Id(9_007_199_254_740_993));
+    }
+
+    #[test]
+    fn binary_formats_keep_ids_as_integers() {
+        let id = Id(9_007_199_254_740_993);
+        let bytes = postcard::to_allocvec(&id).unwrap();
+        assert!(
+            bytes.len() <= 9,
+            "a varint, not a decimal string: {bytes:?}"
+        );
+        assert_eq!(postcard::from_bytes::<Id>(&bytes).unwrap(), id);
+        let some = postcard::to_allocvec(&Some(id)).unwrap();
+        assert_eq!(postcard::from_bytes::<Option<Id>>(&some).unwrap(), Some(id));
     }
 }

@@ -37,7 +37,7 @@ use crate::http::metrics::Metrics;
 use crate::notify::alerts::OperatorAlerts;
 use crate::notify::directory::StoredProviders;
 use crate::notify::providers::provider_builders;
-use crate::state::AppState;
+use crate::state::{AppParts, AppState};
 use crate::ws::Gateway;
 use tidings_feed::cache::{FeedCache, MemoryFeedCache};
 use tidings_feed::service::FeedSettings;
@@ -138,6 +138,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
             inactive_after_ms: i64::from(config.feed.inactive_after_days) * 24 * 3600 * 1000,
             fanout_batch: config.feed.fanout_batch.max(1),
             fanout_concurrency: config.feed.fanout_concurrency.max(1),
+            likes_cached: config.feed.action_cache_likes,
             text_chars: config.limits.text_chars,
         },
     }));
@@ -197,7 +198,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         public_url,
         presence_ttl: std::time::Duration::from_millis(config.chat.presence_ttl_ms.max(100)),
     });
-    let state = AppState {
+    let state = AppState::new(AppParts {
         config: Arc::new(config),
         accounts,
         notifier,
@@ -207,7 +208,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         gateway,
         chat_node,
         drain: Arc::new(drain),
-    };
+    });
     Ok((state, backends.description))
 }
 

@@ -10,9 +10,28 @@ use crate::chat::node::ChatNode;
 use crate::http::metrics::Metrics;
 use crate::ws::Gateway;
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach. One pointer: axum clones the state for every
+/// extractor and middleware that takes it, and cloning the parts themselves cost a
+/// reference-count update on each of them per clone, on cache lines every core
+/// shares.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+pub struct AppParts {
     pub config: Arc<Config>,
     pub accounts: Arc<Accounts>,
     pub notifier: Arc<Notifier>,
@@ -25,7 +44,7 @@ pub struct AppState {
     pub drain: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
-impl AppState {
+impl AppParts {
     pub fn page_limits(&self) -> PageLimits {
         PageLimits {
             default: self.config.limits.page_default,

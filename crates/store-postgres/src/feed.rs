@@ -513,6 +513,17 @@ impl FeedStore for PostgresStore {
         Ok(ids(v))
     }
 
+    async fn likes_of(&self, user: Id, limit: u32) -> StoreResult<Vec<Id>> {
+        let v: Vec<i64> =
+            sqlx::query_scalar("SELECT post_id FROM feed_likes WHERE user_id = $1 LIMIT $2")
+                .bind(user.0)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map)?;
+        Ok(ids(v))
+    }
+
     async fn touch(&self, app: Id, user: Id, now_ms: i64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO feed_users (user_id, app_id, last_active) VALUES ($1, $2, $3) \

@@ -455,6 +455,17 @@ impl FeedStore for SqliteStore {
         .await
     }
 
+    async fn likes_of(&self, user: Id, limit: u32) -> StoreResult<Vec<Id>> {
+        self.read_raw(move |c| {
+            ids_from(
+                c,
+                "SELECT post_id FROM feed_likes WHERE user_id = ?1 LIMIT ?2",
+                params![user.0, limit],
+            )
+        })
+        .await
+    }
+
     async fn touch(&self, app: Id, user: Id, now_ms: i64) -> StoreResult<()> {
         self.write_idempotent_raw(move |c| {
             c.prepare_cached(

@@ -1,11 +1,14 @@
 //! Prometheus metrics of the HTTP layer, in a registry owned by the server (not a
 //! process global), so several servers in one process keep separate counts.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
+use parking_lot::RwLock;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -16,15 +19,50 @@ use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
-    pub route: String,
+    pub method: &'static str,
+    pub route: &'static str,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
-    pub route: String,
+    pub method: &'static str,
+    pub route: &'static str,
+}
+
+/// Route templates as `'static` labels, each leaked once: the set is the router's
+/// routes, fixed at start, and labels that are not allocated per request keep the
+/// metrics layer off the allocator.
+fn route_label(path: Option<&MatchedPath>) -> &'static str {
+    static ROUTES: std::sync::OnceLock<RwLock<HashMap<String, &'static str>>> =
+        std::sync::OnceLock::new();
+    let Some(path) = path else {
+        return "unmatched";
+    };
+    let routes = ROUTES.get_or_init(Default::default);
+    if let Some(r) = routes.read().get(path.as_str()) {
+        return r;
+    }
+    let mut routes = routes.write();
+    let leaked: &'static str = routes
+        .entry(path.as_str().to_owned())
+        .or_insert_with(|| Box::leak(path.as_str().to_owned().into_boxed_str()));
+    leaked
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        // Anything else is refused by the router; one label keeps clients from
+        // minting series.
+        _ => "OTHER",
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -125,19 +163,13 @@ impl Metrics {
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     // Label by route template, never by raw path: ids in paths would explode the series.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let route = route_label(request.extensions().get::<MatchedPath>());
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let metrics = &state.metrics;
     metrics
         .latency
-        .get_or_create(&RouteLabels {
-            method: method.clone(),
-            route: route.clone(),
-        })
+        .get_or_create(&RouteLabels { method, route })
         .observe(started.elapsed().as_secs_f64());
     metrics
         .requests

@@ -287,6 +287,7 @@ async fn small(backend: Backend) -> Option<TestApp> {
     spawn_with(backend, |c| {
         c.feed.cache_cap = 10;
         c.feed.celebrity_followers = 3;
+        c.feed.action_cache_likes = 2;
     })
     .await
 }
@@ -302,6 +303,70 @@ async fn paging_past_the_cache_on_postgres() {
         return;
     };
     a_feed_pages_past_its_cache_to_the_first_post(app).await;
+}
+
+/// With `action_cache_likes = 2`, a reader with one like is answered from their
+/// cached set of likes, and one with three from the per-post entries; both see
+/// exactly what they liked, before and after an unlike.
+async fn liked_by_me_for_light_and_heavy_likers(app: TestApp) {
+    let (alice, a) = app.user("alice").await;
+    let (_, light) = app.user("light").await;
+    let (_, heavy) = app.user("heavy").await;
+    light.follow(&alice.id).await.unwrap();
+    heavy.follow(&alice.id).await.unwrap();
+    let mut posts = Vec::new();
+    for i in 0..4 {
+        posts.push(a.post(&format!("p{i}"), None).await.unwrap().id);
+    }
+    let liked_of = |page: &tidings_client::Page<tidings_client::Post>| {
+        let mut ids: Vec<String> = page
+            .items
+            .iter()
+            .filter(|p| p.liked_by_me)
+            .map(|p| p.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    // Read first, so the caches hold "no likes" that the likes must replace.
+    assert!(liked_of(&light.feed(None, None).await.unwrap()).is_empty());
+    assert!(liked_of(&heavy.feed(None, None).await.unwrap()).is_empty());
+    light.like(&posts[1], true).await.unwrap();
+    for p in &posts[..3] {
+        heavy.like(p, true).await.unwrap();
+    }
+    assert_eq!(
+        liked_of(&light.feed(None, None).await.unwrap()),
+        vec![posts[1].clone()]
+    );
+    assert_eq!(
+        liked_of(&heavy.feed(None, None).await.unwrap()),
+        sorted(posts[..3].to_vec())
+    );
+    light.like(&posts[1], false).await.unwrap();
+    heavy.like(&posts[0], false).await.unwrap();
+    assert!(liked_of(&light.feed(None, None).await.unwrap()).is_empty());
+    assert_eq!(
+        liked_of(&heavy.feed(None, None).await.unwrap()),
+        sorted(posts[1..3].to_vec())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liked_by_me_on_sqlite() {
+    liked_by_me_for_light_and_heavy_likers(small(Backend::Sqlite).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liked_by_me_on_postgres() {
+    let Some(app) = small(Backend::Postgres).await else {
+        return;
+    };
+    liked_by_me_for_light_and_heavy_likers(app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,6 +120,7 @@ fn server_settings() -> FeedSettings {
         inactive_after_ms: i64::from(config.feed.inactive_after_days) * 24 * 3600 * 1000,
         fanout_batch: config.feed.fanout_batch.max(1),
         fanout_concurrency: config.feed.fanout_concurrency.max(1),
+        likes_cached: config.feed.action_cache_likes,
         text_chars: config.limits.text_chars,
     }
 }
