@@ -84,6 +84,9 @@ pub struct ReceivedPush {
     pub expiration: Option<String>,
     pub authorization: String,
     pub payload: Value,
+    /// Which connection it came on, numbered from 1 in the order they were accepted:
+    /// tells the requests of a client that has since died from a new one's.
+    pub connection: u64,
 }
 
 #[derive(Default)]
@@ -99,6 +102,13 @@ struct Shared {
     received: Mutex<Vec<ReceivedPush>>,
     requests: AtomicU64,
     count: watch::Sender<u64>,
+    /// Requests accepted and recorded, answered or not.
+    recorded: watch::Sender<u64>,
+    /// Connections accepted so far.
+    connections: AtomicU64,
+    /// While true, accepted requests are recorded but not answered: they stay in
+    /// flight, as when a crash takes the sender down before the reply.
+    hold: watch::Sender<bool>,
 }
 
 pub struct FakeApns {
@@ -124,6 +134,9 @@ impl FakeApns {
             received: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
             count: count_tx,
+            recorded: watch::channel(0u64).0,
+            connections: AtomicU64::new(0),
+            hold: watch::channel(false).0,
         });
         let acceptor = TlsAcceptor::from(cert.server_config.clone());
         let task_shared = shared.clone();
@@ -134,6 +147,7 @@ impl FakeApns {
                 };
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, shared) = (acceptor.clone(), task_shared.clone());
+                let connection = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
@@ -144,7 +158,7 @@ impl FakeApns {
                     let streams = shared.config.max_streams;
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(req, &shared).await) }
+                        async move { Ok::<_, Infallible>(handle(req, &shared, connection).await) }
                     });
                     let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                         .max_concurrent_streams(streams)
@@ -175,6 +189,15 @@ impl FakeApns {
         &self.shared.config
     }
 
+    /// The `apns` provider settings that point a server at this fake.
+    pub fn provider_settings(&self) -> Value {
+        let c = &self.shared.config;
+        json!({
+            "key_pem": c.private_key_pem, "key_id": c.key_id, "team_id": c.team_id, "topic": c.topic,
+            "environment": "sandbox", "endpoint": self.base_url(), "ca_pem": self.ca_pem()
+        })
+    }
+
     /// The next requests for `token` get these answers in order; then 200.
     pub fn script(&self, token: &str, replies: impl IntoIterator<Item = Reply>) {
         self.shared
@@ -193,6 +216,24 @@ impl FakeApns {
     /// Requests answered, whatever the answer.
     pub fn count(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Connections accepted so far; the next one gets this number plus one.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Holds (or releases) the answers to accepted requests; see [`Shared::hold`].
+    pub fn hold(&self, on: bool) {
+        self.shared.hold.send_replace(on);
+    }
+
+    /// Waits until `n` requests were accepted and recorded, answered or held.
+    pub async fn wait_for_received(&self, n: u64, timeout: Duration) -> bool {
+        let mut rx = self.shared.recorded.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     pub async fn wait_for_count(&self, n: u64, timeout: Duration) -> bool {
@@ -279,7 +320,7 @@ fn check_token(shared: &Shared, authorization: Option<&str>) -> Result<String, &
     Ok(token.to_owned())
 }
 
-async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+async fn handle(req: Request<Incoming>, shared: &Shared, connection: u64) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let header = |name: &str| {
         parts
@@ -320,8 +361,12 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
                     _ => {
                         if shared.config.record {
                             push.payload = payload;
+                            push.connection = connection;
                             shared.received.lock().push(push);
+                            shared.recorded.send_modify(|n| *n += 1);
                         }
+                        let mut hold = shared.hold.subscribe();
+                        let _ = hold.wait_for(|held| !*held).await;
                         answer(200, "", Some(&id), None)
                     }
                 }
@@ -409,6 +454,7 @@ fn validate(
         expiration,
         authorization,
         payload: Value::Null,
+        connection: 0,
     })
 }
 

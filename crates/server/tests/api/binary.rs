@@ -1,7 +1,6 @@
 //! The `tidings` binary as an operator runs it.
 
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 use tidings_client::AppCredentials;
@@ -59,12 +58,7 @@ fn app_create_prints_credentials_and_app_list_shows_them() {
 async fn serve_prints_first_app_once_accepts_new_apps_live_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let node = BinaryNode::start(dir.path(), &[]);
-    // The credentials are printed before the server says it listens.
-    let line = node
-        .stdout
-        .recv_timeout(Duration::from_secs(10))
-        .expect("first start prints the first app");
-    let first: AppCredentials = serde_json::from_str(&line).unwrap();
+    let first = node.first_app();
     let client = node.client();
     client
         .as_app(&first.app_key, &first.app_secret)

@@ -367,6 +367,16 @@ impl BinaryNode {
         Client::new(&format!("http://{}", self.addr)).expect("client")
     }
 
+    /// The first app's credentials, which a first start prints on stdout before it
+    /// says it listens.
+    pub fn first_app(&self) -> tidings_client::AppCredentials {
+        let line = self
+            .stdout
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("first start prints the first app");
+        serde_json::from_str(&line).expect("credentials as JSON")
+    }
+
     /// SIGTERM; the exit status and whatever it printed on stdout that was not read.
     pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = std::process::Command::new("kill")

@@ -20,15 +20,8 @@ async fn setup() -> (TestApp, FakeApns) {
     })
     .await
     .unwrap();
-    let c = fake.config();
     app.app
-        .put_provider(
-            "apns",
-            &json!({
-                "key_pem": c.private_key_pem, "key_id": c.key_id, "team_id": c.team_id, "topic": c.topic,
-                "environment": "sandbox", "endpoint": fake.base_url(), "ca_pem": fake.ca_pem()
-            }),
-        )
+        .put_provider("apns", &fake.provider_settings())
         .await
         .unwrap();
     (app, fake)
