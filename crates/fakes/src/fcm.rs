@@ -4,7 +4,6 @@
 //! the message, and answers with FCM's errors as scripted per device token.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,14 +12,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
-use crate::tls::self_signed;
+use crate::tls::{self_signed, serve_https};
 
 /// Test-only service-account key (see `testdata/README.md`).
 pub const TEST_PRIVATE_KEY: &str = include_str!("../testdata/fcm_test_key.pem");
@@ -70,27 +67,10 @@ impl FakeFcm {
             script: Mutex::new(HashMap::new()),
             received: Mutex::new(Vec::new()),
         });
-        let acceptor = TlsAcceptor::from(cert.server_config.clone());
         let task_shared = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (acceptor, shared) = (acceptor.clone(), task_shared.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(req, &shared).await) }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
+        let task = serve_https(listener, &cert, move |req| {
+            let shared = task_shared.clone();
+            async move { handle(req, &shared).await }
         });
         Ok(Self {
             ca_pem: cert.cert_pem,

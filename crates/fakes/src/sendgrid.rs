@@ -2,7 +2,6 @@
 //! shape, answers 202 with an `X-Message-Id`, or a scripted error per recipient.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,14 +9,12 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
-use crate::tls::self_signed;
+use crate::tls::{self_signed, serve_https};
 
 #[derive(Clone, Debug)]
 pub struct Mail {
@@ -59,27 +56,10 @@ impl FakeSendgrid {
             received: Mutex::new(Vec::new()),
             count: count_tx,
         });
-        let acceptor = TlsAcceptor::from(cert.server_config.clone());
         let task_shared = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (acceptor, shared) = (acceptor.clone(), task_shared.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(req, &shared).await) }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
+        let task = serve_https(listener, &cert, move |req| {
+            let shared = task_shared.clone();
+            async move { handle(req, &shared).await }
         });
         Ok(Self {
             addr,

@@ -3,7 +3,6 @@
 //! Twilio-shaped error per recipient, and records what it accepted.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,14 +12,12 @@ use base64::Engine;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use parking_lot::Mutex;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
-use crate::tls::self_signed;
+use crate::tls::{self_signed, serve_https};
 
 #[derive(Clone, Debug)]
 pub struct Sms {
@@ -68,27 +65,10 @@ impl FakeTwilio {
             received: Mutex::new(Vec::new()),
             count: count_tx,
         });
-        let acceptor = TlsAcceptor::from(cert.server_config.clone());
         let task_shared = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (acceptor, shared) = (acceptor.clone(), task_shared.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(req, &shared).await) }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
+        let task = serve_https(listener, &cert, move |req| {
+            let shared = task_shared.clone();
+            async move { handle(req, &shared).await }
         });
         Ok(Self {
             addr,
