@@ -98,6 +98,23 @@ pub struct FeedSettings {
     pub text_chars: usize,
 }
 
+impl FeedSettings {
+    /// The settings a node runs with, from its configuration (zeroes that would stop
+    /// the feed from working are raised to one).
+    pub fn from_config(config: &tidings_platform::config::Config) -> Self {
+        Self {
+            cap: config.feed.cache_cap.max(1),
+            celebrity_followers: config.feed.celebrity_followers.max(1),
+            backfill: config.feed.follow_backfill,
+            inactive_after_ms: i64::from(config.feed.inactive_after_days) * 24 * 3600 * 1000,
+            fanout_batch: config.feed.fanout_batch.max(1),
+            fanout_concurrency: config.feed.fanout_concurrency.max(1),
+            likes_cached: config.feed.action_cache_likes,
+            text_chars: config.limits.text_chars,
+        }
+    }
+}
+
 /// New posts on the sockets of followers who are connected.
 #[async_trait]
 pub trait FeedLive: Send + Sync + 'static {

@@ -131,16 +131,7 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
         live: Arc::new(BusFeedLive::new(bus.clone())),
         ids: ids.clone(),
         clock: clock.clone(),
-        settings: FeedSettings {
-            cap: config.feed.cache_cap.max(1),
-            celebrity_followers: config.feed.celebrity_followers.max(1),
-            backfill: config.feed.follow_backfill,
-            inactive_after_ms: i64::from(config.feed.inactive_after_days) * 24 * 3600 * 1000,
-            fanout_batch: config.feed.fanout_batch.max(1),
-            fanout_concurrency: config.feed.fanout_concurrency.max(1),
-            likes_cached: config.feed.action_cache_likes,
-            text_chars: config.limits.text_chars,
-        },
+        settings: FeedSettings::from_config(&config),
     }));
     let members = Arc::new(MemberCache::new(
         backends.chat.clone(),

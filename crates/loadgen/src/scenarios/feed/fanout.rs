@@ -112,17 +112,7 @@ fn user_record(u: u32, now_ms: i64) -> UserRecord {
 
 /// The server's feed settings (`Config::default()`), as `tidings serve` builds them.
 fn server_settings() -> FeedSettings {
-    let config = Config::default();
-    FeedSettings {
-        cap: config.feed.cache_cap.max(1),
-        celebrity_followers: config.feed.celebrity_followers.max(1),
-        backfill: config.feed.follow_backfill,
-        inactive_after_ms: i64::from(config.feed.inactive_after_days) * 24 * 3600 * 1000,
-        fanout_batch: config.feed.fanout_batch.max(1),
-        fanout_concurrency: config.feed.fanout_concurrency.max(1),
-        likes_cached: config.feed.action_cache_likes,
-        text_chars: config.limits.text_chars,
-    }
+    FeedSettings::from_config(&Config::default())
 }
 
 struct Bench {
