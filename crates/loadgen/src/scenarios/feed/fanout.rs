@@ -14,7 +14,8 @@
 //!   and the per-delivery cost dominates.
 //!
 //! Each workload runs the fan-out with `--concurrency` posts at once, and again with
-//! one post at a time, which is what the server's single fan-out worker does.
+//! one post at a time: the latency-bound floor (a server fans out
+//! `feed.fanout_concurrency` posts at once, 4 by default).
 //!
 //! In the same run, the classic Redis baseline from a bare client: for the same posts
 //! and the same follower lists (read from the store once, up front), per delivery a
@@ -69,8 +70,8 @@ pub struct Args {
     /// Posts fanned out at once in the concurrent runs.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Posts of each workload fanned out one at a time, as the server's single
-    /// fan-out worker does (0 skips these runs).
+    /// Posts of each workload fanned out one at a time, the latency-bound floor (0
+    /// skips these runs).
     #[arg(long, default_value_t = 2_000)]
     sequential_posts: usize,
     /// Entries in every feed before a run, all older than the run's posts, so
