@@ -59,14 +59,21 @@ const KEYS_PER_CALL: usize = 250;
 /// share a slot), which is how `tidings` uses Redis.
 const PUSH: &str = r"
 local cap = tonumber(ARGV[1])
-local zadd = {}
-for i = 3, #ARGV do
-  zadd[#zadd + 1] = 0
-  zadd[#zadd + 1] = ARGV[i]
+-- ZADD arguments in chunks: Lua's unpack takes a few thousand values at most.
+local chunks = {}
+for i = 3, #ARGV, 500 do
+  local args = {}
+  for j = i, math.min(i + 499, #ARGV) do
+    args[#args + 1] = 0
+    args[#args + 1] = ARGV[j]
+  end
+  chunks[#chunks + 1] = args
 end
 for _, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 1 then
-    redis.call('ZADD', key, unpack(zadd))
+    for _, args in ipairs(chunks) do
+      redis.call('ZADD', key, unpack(args))
+    end
     if redis.call('ZCARD', key) > cap + 1 then
       redis.call('ZREMRANGEBYRANK', key, 1, ARGV[2])
     end
@@ -389,6 +396,20 @@ mod tests {
         cache.push(&[(user, entry(2, 17))], 10).await.unwrap();
         let left = cache.page(user, None, 10).await.unwrap().unwrap();
         assert_eq!(left, vec![entry(3, 77), entry(2, 17)]);
+    }
+
+    #[tokio::test]
+    async fn one_push_may_carry_more_entries_than_lua_can_unpack() {
+        let Some(cache) = cache().await else { return };
+        let user = Id(5);
+        cache.replace(user, &[], 10_000).await.unwrap();
+        // A backfill of this size (`feed.follow_backfill` is configurable) is past
+        // what one `unpack` of ZADD arguments can take.
+        let entries: Vec<(Id, FeedEntry)> = (1..=6_000).map(|p| (user, entry(p, 1))).collect();
+        cache.push(&entries, 10_000).await.unwrap();
+        let page = cache.page(user, None, 10_000).await.unwrap().unwrap();
+        assert_eq!(page.len(), 6_000);
+        assert_eq!(page[0], entry(6_000, 1));
     }
 
     #[tokio::test]
