@@ -180,6 +180,14 @@ pub struct SqliteConfig {
     pub queue_capacity: usize,
     /// Milliseconds a connection waits on a lock held by another process.
     pub busy_timeout_ms: u64,
+    /// How often the write-ahead log is copied back into the database file.
+    pub checkpoint_interval_ms: u64,
+    /// Size (MiB) past which the write-ahead log is started over from its beginning.
+    /// SQLite restarts the log only when a checkpoint has caught up with every commit
+    /// at the moment a write begins, which a busy writer never allows, so without this
+    /// the log grows for as long as the load lasts. The restart pauses writes for the
+    /// last frames' copy and an fsync, once per this many MiB written.
+    pub wal_restart_mib: u64,
 }
 
 impl Default for SqliteConfig {
@@ -192,6 +200,8 @@ impl Default for SqliteConfig {
             max_batch: 1024,
             queue_capacity: 16_384,
             busy_timeout_ms: 5_000,
+            checkpoint_interval_ms: 500,
+            wal_restart_mib: 64,
         }
     }
 }
@@ -487,10 +497,14 @@ impl Config {
                 "limits: body_bytes and page_max must be positive and page_default at most page_max".into(),
             ));
         }
-        if self.sqlite.readers == 0 || self.sqlite.max_batch == 0 || self.sqlite.queue_capacity == 0
+        if self.sqlite.readers == 0
+            || self.sqlite.max_batch == 0
+            || self.sqlite.queue_capacity == 0
+            || self.sqlite.checkpoint_interval_ms == 0
+            || self.sqlite.wal_restart_mib == 0
         {
             return Err(ConfigError::Invalid(
-                "sqlite: readers, max_batch and queue_capacity must be positive".into(),
+                "sqlite: readers, max_batch, queue_capacity, checkpoint_interval_ms and wal_restart_mib must be positive".into(),
             ));
         }
         Ok(())

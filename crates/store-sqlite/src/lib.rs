@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 use tidings_platform::config::SqliteConfig;
 use tidings_platform::StoreError;
 
-use crate::checkpointer::Checkpointer;
+use crate::checkpointer::{Checkpointer, WalRestart};
 use crate::error::map;
 use crate::readers::Readers;
 use crate::writer::{Writer, WriterOptions};
@@ -71,23 +71,39 @@ impl SqliteStore {
         }
         let spawn_err =
             |e: std::io::Error| StoreError::Backend(format!("cannot start sqlite thread: {e}"));
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(map)?;
+        let wal_limit_bytes =
+            i64::try_from(config.wal_restart_mib.saturating_mul(1 << 20)).unwrap_or(i64::MAX);
+        // After a restart the first commit cuts a log that grew past this back to it.
+        conn.pragma_update(None, "journal_size_limit", wal_limit_bytes)
+            .map_err(map)?;
+        let wal_restart = WalRestart::default();
+        let busy_timeout = std::time::Duration::from_millis(config.busy_timeout_ms);
         let writer = Writer::start(
             conn,
             WriterOptions {
                 group_commit: config.group_commit,
                 max_batch: config.max_batch,
                 queue_capacity: config.queue_capacity,
+                wal_restart: wal_restart.clone(),
+                busy_timeout,
             },
         )
         .map_err(spawn_err)?;
         let readers = Readers::start(read_conns, config.queue_capacity).map_err(spawn_err)?;
         let checkpoint_conn = Connection::open(path).map_err(map)?;
-        checkpoint_conn
-            .busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))
-            .map_err(map)?;
-        let _checkpointer =
-            Checkpointer::start(checkpoint_conn, std::time::Duration::from_millis(500))
-                .map_err(spawn_err)?;
+        checkpoint_conn.busy_timeout(busy_timeout).map_err(map)?;
+        // A frame is a page plus its 24-byte header.
+        let restart_over_frames = wal_limit_bytes / (page_size.max(512) + 24);
+        let _checkpointer = Checkpointer::start(
+            checkpoint_conn,
+            std::time::Duration::from_millis(config.checkpoint_interval_ms.max(1)),
+            restart_over_frames,
+            wal_restart,
+        )
+        .map_err(spawn_err)?;
         Ok(Self {
             writer,
             readers,

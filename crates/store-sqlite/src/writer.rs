@@ -7,11 +7,13 @@
 //! the write is on disk.
 
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tidings_platform::StoreError;
 use tokio::sync::oneshot;
 
+use crate::checkpointer::WalRestart;
 use crate::error::map;
 
 trait WriteJob: Send {
@@ -81,6 +83,10 @@ pub(crate) struct WriterOptions {
     pub group_commit: bool,
     pub max_batch: usize,
     pub queue_capacity: usize,
+    /// The checkpointer's requests to restart the log.
+    pub wal_restart: WalRestart,
+    /// The connection's usual busy timeout, put back after a restart.
+    pub busy_timeout: Duration,
 }
 
 impl Writer {
@@ -93,7 +99,15 @@ impl Writer {
         };
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch))?;
+            .spawn(move || {
+                writer_loop(
+                    conn,
+                    rx,
+                    max_batch,
+                    &options.wal_restart,
+                    options.busy_timeout,
+                )
+            })?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
@@ -156,7 +170,38 @@ fn closed() -> StoreError {
     StoreError::Unavailable("the store is shut down".into())
 }
 
-fn writer_loop(conn: Connection, rx: flume::Receiver<Box<dyn WriteJob>>, max_batch: usize) {
+/// How long a log restart waits for readers still on the old log before giving up
+/// until the checkpointer asks again; the writer waits that long.
+const RESTART_WAIT: Duration = Duration::from_millis(20);
+
+/// Starts the log over from its beginning. The RESTART checkpoint copies back the
+/// frames committed since the last passive checkpoint, syncs the database file, then
+/// waits for readers of the old log to finish; from then on new frames overwrite the
+/// old ones instead of growing the file.
+fn restart_log(conn: &Connection, busy_timeout: Duration) {
+    if let Err(e) = conn.busy_timeout(RESTART_WAIT) {
+        tracing::warn!(error = %e, "sqlite log restart not attempted");
+        return;
+    }
+    // Columns: busy, frames in the log, frames copied back.
+    match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
+        Ok(0) => {}
+        // Readers stayed on the old log: the checkpointer asks again next time.
+        Ok(_) => tracing::debug!("sqlite log restart put off: readers on the old log"),
+        Err(e) => tracing::warn!(error = %e, "sqlite log restart failed"),
+    }
+    if let Err(e) = conn.busy_timeout(busy_timeout) {
+        tracing::warn!(error = %e, "sqlite busy timeout not restored");
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    rx: flume::Receiver<Box<dyn WriteJob>>,
+    max_batch: usize,
+    wal_restart: &WalRestart,
+    busy_timeout: Duration,
+) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -184,6 +229,9 @@ fn writer_loop(conn: Connection, rx: flume::Receiver<Box<dyn WriteJob>>, max_bat
         }
         for job in batch.drain(..) {
             job.complete(commit.clone());
+        }
+        if wal_restart.take() {
+            restart_log(&conn, busy_timeout);
         }
     }
 }
