@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_deliveries_dispatch_index",
         include_str!("../migrations/0006_deliveries_dispatch_index.sql"),
     ),
+    (
+        "0007_notifications_dispatch_index",
+        include_str!("../migrations/0007_notifications_dispatch_index.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -34,6 +35,13 @@ pub const SANDBOX: &str = "https://api.sandbox.push.apple.com";
 pub const MAX_PAYLOAD: usize = 4096;
 const TOKEN_REFRESH: Duration = Duration::from_secs(50 * 60);
 
+const APNS_TOPIC: HeaderName = HeaderName::from_static("apns-topic");
+const APNS_PUSH_TYPE: HeaderName = HeaderName::from_static("apns-push-type");
+const APNS_PRIORITY: HeaderName = HeaderName::from_static("apns-priority");
+const APNS_ID: HeaderName = HeaderName::from_static("apns-id");
+const APNS_EXPIRATION: HeaderName = HeaderName::from_static("apns-expiration");
+const APNS_COLLAPSE_ID: HeaderName = HeaderName::from_static("apns-collapse-id");
+
 #[derive(Clone, Debug)]
 pub struct ApnsOptions {
     /// Long-lived HTTP/2 connections shared by all sends.
@@ -54,7 +62,9 @@ struct ProviderToken {
     key: EncodingKey,
     key_id: String,
     team_id: String,
-    current: Mutex<Option<(String, Instant)>>,
+    /// The token, its `authorization` header (checked once, not per request), and
+    /// when it was signed.
+    current: Mutex<Option<(String, HeaderValue, Instant)>>,
 }
 
 impl ProviderToken {
@@ -71,23 +81,24 @@ impl ProviderToken {
         )
     }
 
-    /// The cached token, re-signed when it is older than the refresh period.
-    fn get(&self) -> Result<String, jsonwebtoken::errors::Error> {
+    /// The cached token and its header, re-signed when older than the refresh period.
+    fn get(&self) -> Result<(String, HeaderValue), String> {
         let mut current = self.current.lock();
-        if let Some((token, at)) = current.as_ref() {
+        if let Some((token, header, at)) = current.as_ref() {
             if at.elapsed() < TOKEN_REFRESH {
-                return Ok(token.clone());
+                return Ok((token.clone(), header.clone()));
             }
         }
-        let token = self.sign()?;
-        *current = Some((token.clone(), Instant::now()));
-        Ok(token)
+        let token = self.sign().map_err(|e| e.to_string())?;
+        let header = HeaderValue::try_from(format!("bearer {token}")).map_err(|e| e.to_string())?;
+        *current = Some((token.clone(), header.clone(), Instant::now()));
+        Ok((token, header))
     }
 
     /// Forgets the token if it is still `stale`, so the next send signs a new one.
     fn discard(&self, stale: &str) {
         let mut current = self.current.lock();
-        if current.as_ref().is_some_and(|(t, _)| t == stale) {
+        if current.as_ref().is_some_and(|(t, _, _)| t == stale) {
             *current = None;
         }
     }
@@ -98,7 +109,7 @@ pub struct ApnsProvider {
     host: String,
     port: u16,
     tls: TlsConnector,
-    topic: String,
+    topic: HeaderValue,
     token: ProviderToken,
     connections: Vec<tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>>,
     next: AtomicUsize,
@@ -132,6 +143,8 @@ impl ApnsProvider {
                 "topic (the bundle id) is required",
             ));
         }
+        let topic = HeaderValue::from_str(&settings.topic)
+            .map_err(|_| ConfigError::new("topic", "topic must be a bundle id"))?;
         let base = settings.endpoint.endpoint.clone().unwrap_or_else(|| {
             match settings.environment {
                 ApnsEnvironment::Production => PRODUCTION,
@@ -171,7 +184,7 @@ impl ApnsProvider {
             host,
             port,
             tls: TlsConnector::from(tls),
-            topic: settings.topic.clone(),
+            topic,
             token,
             connections: (0..options.connections.max(1))
                 .map(|_| tokio::sync::Mutex::new(None))
@@ -251,7 +264,11 @@ impl ApnsProvider {
         Value::Object(root)
     }
 
-    fn request(&self, message: &PushMessage, jwt: &str) -> Result<Request<Full<Bytes>>, Outcome> {
+    fn request(
+        &self,
+        message: &PushMessage,
+        authorization: HeaderValue,
+    ) -> Result<Request<Full<Bytes>>, Outcome> {
         let body = serde_json::to_vec(&Self::payload(message)).unwrap_or_default();
         if body.len() > MAX_PAYLOAD {
             return Err(Outcome::Failed {
@@ -276,37 +293,56 @@ impl ApnsProvider {
             (true, Priority::High) => "10",
             _ => "5",
         };
-        let mut builder = Request::post(format!(
+        let failed = |what: &str| Outcome::Failed {
+            reason: format!("request: {what}"),
+        };
+        let topic = match &message.topic {
+            Some(t) => {
+                HeaderValue::from_str(t).map_err(|_| failed("topic is not a header value"))?
+            }
+            None => self.topic.clone(),
+        };
+        let mut request = Request::post(format!(
             "https://{}/3/device/{}",
             self.authority, message.token
         ))
-        .header("authorization", format!("bearer {jwt}"))
-        .header(
-            "apns-topic",
-            message.topic.as_deref().unwrap_or(&self.topic),
-        )
-        .header("apns-push-type", if alert { "alert" } else { "background" })
-        .header("apns-priority", priority)
-        .header("apns-id", message.id.hyphenated().to_string())
-        .header("content-type", "application/json");
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| failed(&e.to_string()))?;
+        // Values built here are known to be valid header text; static ones are not
+        // checked again on every request.
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, authorization);
+        headers.insert(APNS_TOPIC, topic);
+        headers.insert(
+            APNS_PUSH_TYPE,
+            HeaderValue::from_static(if alert { "alert" } else { "background" }),
+        );
+        headers.insert(APNS_PRIORITY, HeaderValue::from_static(priority));
+        let mut id = uuid::Uuid::encode_buffer();
+        headers.insert(
+            APNS_ID,
+            HeaderValue::from_str(message.id.hyphenated().encode_lower(&mut id))
+                .map_err(|_| failed("apns-id"))?,
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(expires) = message.expires_at_ms {
-            builder = builder.header("apns-expiration", (expires / 1000).max(0).to_string());
+            headers.insert(APNS_EXPIRATION, HeaderValue::from((expires / 1000).max(0)));
         }
         if let Some(key) = &message.collapse_key {
-            builder = builder.header("apns-collapse-id", key.as_str());
+            headers.insert(
+                APNS_COLLAPSE_ID,
+                HeaderValue::from_str(key)
+                    .map_err(|_| failed("collapse key is not header text"))?,
+            );
         }
-        builder
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| Outcome::Failed {
-                reason: format!("request: {e}"),
-            })
+        Ok(request)
     }
 }
 
 #[async_trait]
 impl PushProvider for ApnsProvider {
     async fn send(&self, message: &PushMessage) -> Outcome {
-        let jwt = match self.token.get() {
+        let (jwt, authorization) = match self.token.get() {
             Ok(t) => t,
             Err(e) => {
                 return Outcome::Failed {
@@ -314,7 +350,7 @@ impl PushProvider for ApnsProvider {
                 }
             }
         };
-        let request = match self.request(message, &jwt) {
+        let request = match self.request(message, authorization) {
             Ok(r) => r,
             Err(outcome) => return outcome,
         };
