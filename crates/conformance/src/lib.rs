@@ -131,6 +131,7 @@ macro_rules! notify_store_suite {
         $crate::notify_store_suite!(@each $factory;
             event_ids_dedup_per_app,
             fan_out_is_idempotent_and_keeps_its_cursor,
+            fan_out_writes_planned_sending_rows_claimed,
             due_work_respects_send_at_and_redispatch,
             claims_are_exclusive_and_leases_expire,
             provider_ids_find_sms_and_email,

@@ -22,6 +22,8 @@ fn id() -> Id {
 }
 
 const T0: i64 = 1_800_000_000_000;
+/// Where a test does not care, fan-out rows planned `sending` are leased until then.
+const LEASE: i64 = T0 + 60_000;
 
 fn notification(app: Id, event: &str, send_at: Option<i64>) -> NotificationRecord {
     NotificationRecord {
@@ -115,22 +117,76 @@ pub async fn fan_out_is_idempotent_and_keeps_its_cursor(s: Store) {
         delivery(&n, 1, Channel::Push, "apns:aa", T0),
         delivery(&n, 1, Channel::InApp, "inbox", T0),
     ];
-    s.write_fanout(n.id, &rows, Some(Id(1)), false, T0)
+    s.write_fanout(n.id, &rows, Some(Id(1)), false, T0, LEASE)
         .await
         .unwrap();
     // A retried page (new ids, same targets) adds nothing.
     let retried = vec![delivery(&n, 1, Channel::Push, "apns:aa", T0)];
-    s.write_fanout(n.id, &retried, Some(Id(1)), false, T0)
+    s.write_fanout(n.id, &retried, Some(Id(1)), false, T0, LEASE)
         .await
         .unwrap();
     let stored = s.deliveries_of(n.id).await.unwrap();
     assert_eq!(stored.len(), 2);
     assert!(stored.iter().any(|d| d.id == rows[0].id));
     assert_eq!(s.fanout_cursor(n.id).await.unwrap(), Some(Id(1)));
-    s.write_fanout(n.id, &[], Some(Id(2)), true, T0)
+    s.write_fanout(n.id, &[], Some(Id(2)), true, T0, LEASE)
         .await
         .unwrap();
     assert!(s.notification(n.id).await.unwrap().unwrap().fanned_out);
+}
+
+pub async fn fan_out_writes_planned_sending_rows_claimed(s: Store) {
+    let n = notification(id(), "handoff", None);
+    s.insert_notification(&n).await.unwrap();
+    let mut mine = delivery(&n, 1, Channel::Push, "apns:dd", T0);
+    mine.status = DeliveryStatus::Sending;
+    let queued = delivery(&n, 2, Channel::Push, "apns:ee", T0);
+    let written = s
+        .write_fanout(
+            n.id,
+            &[mine.clone(), queued.clone()],
+            None,
+            false,
+            T0,
+            T0 + 1_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, vec![mine.id, queued.id], "both new");
+    let stored = s.delivery(mine.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.attempts),
+        (DeliveryStatus::Sending, 1)
+    );
+    assert!(
+        s.claim(&[mine.id], T0 + 1, T0 + 2_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the fan-out's caller holds it"
+    );
+    assert_eq!(
+        s.due_deliveries(T0 + 500, T0 + 500, 100).await.unwrap(),
+        vec![(Channel::Push, queued.id)],
+        "a leased row is not dispatched"
+    );
+    // The caller died: once the lease runs out the row is dispatched and claimed.
+    // (The other row was dispatched at T0 + 500, so is not stale before T0 + 400.)
+    assert_eq!(
+        s.due_deliveries(T0 + 1_001, T0 + 400, 100).await.unwrap(),
+        vec![(Channel::Push, mine.id)]
+    );
+    let again = s.claim(&[mine.id], T0 + 1_002, T0 + 3_000).await.unwrap();
+    assert_eq!(again[0].attempts, 2);
+    // A page written again (new ids, same targets) writes nothing.
+    let mut retried = delivery(&n, 1, Channel::Push, "apns:dd", T0);
+    retried.status = DeliveryStatus::Sending;
+    let written = s
+        .write_fanout(n.id, &[retried], None, true, T0 + 5, T0 + 1_005)
+        .await
+        .unwrap();
+    assert!(written.is_empty(), "{written:?}");
+    assert_eq!(s.delivery(mine.id).await.unwrap().unwrap().attempts, 2);
 }
 
 pub async fn due_work_respects_send_at_and_redispatch(s: Store) {
@@ -171,6 +227,7 @@ pub async fn due_work_respects_send_at_and_redispatch(s: Store) {
         None,
         true,
         T0 - 1,
+        LEASE,
     )
     .await
     .unwrap();
@@ -197,7 +254,7 @@ pub async fn claims_are_exclusive_and_leases_expire(s: Store) {
     s.insert_notification(&n).await.unwrap();
     let d = delivery(&n, 1, Channel::Push, "apns:bb", T0);
     let future = delivery(&n, 2, Channel::Push, "apns:cc", T0 + 60_000);
-    s.write_fanout(n.id, &[d.clone(), future.clone()], None, true, T0)
+    s.write_fanout(n.id, &[d.clone(), future.clone()], None, true, T0, LEASE)
         .await
         .unwrap();
     let claimed = s
@@ -254,7 +311,7 @@ pub async fn provider_ids_find_sms_and_email(s: Store) {
     let n = notification(id(), "pmid", None);
     s.insert_notification(&n).await.unwrap();
     let d = delivery(&n, 1, Channel::Sms, "+15550009", T0);
-    s.write_fanout(n.id, std::slice::from_ref(&d), None, true, T0)
+    s.write_fanout(n.id, std::slice::from_ref(&d), None, true, T0, LEASE)
         .await
         .unwrap();
     let mut u = update(&d, DeliveryStatus::Sent, T0);
@@ -387,7 +444,9 @@ pub async fn tracking_stats_queues_and_dead_letters(s: Store) {
         waiting.clone(),
         suppressed.clone(),
     ];
-    s.write_fanout(n.id, &rows, None, true, T0).await.unwrap();
+    s.write_fanout(n.id, &rows, None, true, T0, LEASE)
+        .await
+        .unwrap();
     s.claim(&[sent.id, dead.id], T0, T0 + 1_000).await.unwrap();
     s.complete(&[update(&sent, DeliveryStatus::Sent, T0 + 1)])
         .await

@@ -53,6 +53,14 @@ impl Notifier {
         let now = self.now_ms();
         let lease_until = now.saturating_add(self.config.lease_ms as i64);
         let claimed = self.store.claim(ids, now, lease_until).await?;
+        self.deliver_claimed(claimed).await
+    }
+
+    /// Attempts and records deliveries this worker holds the claim of.
+    pub(crate) async fn deliver_claimed(
+        self: &Arc<Self>,
+        claimed: Vec<DeliveryRecord>,
+    ) -> Result<usize> {
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -64,9 +72,20 @@ impl Notifier {
                 }
             }
         }
+        // A recipient's record only matters to a template (its context) or to content
+        // with translations the notification did not pick a locale for.
+        let needs_user = |n: &NotificationRecord| {
+            n.body.template_name.is_some()
+                || (n.body.locale.is_none() && !n.body.template.locales.is_empty())
+        };
         let mut by_app: HashMap<Id, Vec<Id>> = HashMap::new();
         for d in &claimed {
-            by_app.entry(d.app_id).or_default().push(d.user_id);
+            if notifications
+                .get(&d.notification_id)
+                .is_some_and(|n| needs_user(n))
+            {
+                by_app.entry(d.app_id).or_default().push(d.user_id);
+            }
         }
         let mut users: HashMap<Id, Arc<UserRecord>> = HashMap::new();
         for (app, ids) in by_app {

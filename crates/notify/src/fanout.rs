@@ -3,12 +3,13 @@
 //! Pages of recipients are written atomically with the fan-out cursor, so a fan-out
 //! interrupted by a crash resumes where it stopped and never writes a row twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tidings_platform::model::{Channel, Device, Preferences, UserRecord};
 use tidings_platform::{Id, Result};
 
+use crate::handoff::{Claimed, ROOM_WAIT};
 use crate::model::{Audience, DeliveryRecord, DeliveryStatus, NotificationRecord, SendPriority};
 use crate::policy::quiet_until;
 use crate::service::Notifier;
@@ -57,20 +58,53 @@ impl Notifier {
                 (None, Audience::Users { .. }) => Vec::new(),
             };
             let done = page.len() < PAGE;
-            let rows = self.plan(&n, &page).await?;
+            let mut rows = self.plan(&n, &page).await?;
             let last = page.last().copied().or(cursor);
+            let reserved = self.claim_for_handoff(&mut rows).await;
             let now = self.now_ms();
-            self.store.write_fanout(id, &rows, last, done, now).await?;
+            let lease_until = now.saturating_add(self.config.lease_ms as i64);
+            let written = match self
+                .store
+                .write_fanout(id, &rows, last, done, now, lease_until)
+                .await
+            {
+                Ok(w) => w,
+                Err(e) => {
+                    if let Some(h) = &self.handoff {
+                        for (channel, n) in reserved {
+                            h.release(channel, n);
+                        }
+                    }
+                    return Err(e.into());
+                }
+            };
+            let written: HashSet<Id> = written.into_iter().collect();
+            let mut unused: HashMap<Channel, usize> = reserved.into_iter().collect();
             let mut due: HashMap<Channel, Vec<i64>> = HashMap::new();
-            for r in &rows {
+            for r in rows {
                 match r.status {
                     DeliveryStatus::Queued if r.due_at_ms <= now => {
                         due.entry(r.channel).or_default().push(r.id.0)
+                    }
+                    DeliveryStatus::Sending if written.contains(&r.id) => {
+                        if let Some(h) = &self.handoff {
+                            *unused.entry(r.channel).or_default() -= 1;
+                            h.send(Claimed {
+                                record: r,
+                                lease_until_ms: lease_until,
+                            });
+                        }
                     }
                     DeliveryStatus::Suppressed => {
                         self.metrics.outcome(r.channel, "suppressed", 1);
                     }
                     _ => {}
+                }
+            }
+            if let Some(h) = &self.handoff {
+                // Rows that existed already (a page written again) are someone else's.
+                for (channel, n) in unused {
+                    h.release(channel, n);
                 }
             }
             for (channel, ids) in due {
@@ -88,6 +122,36 @@ impl Notifier {
             }
             cursor = last;
         }
+    }
+
+    /// Marks the rows due now `sending` (claimed by this node, attempts 1) for each
+    /// channel whose hand-off has room for all of them; returns the room taken.
+    async fn claim_for_handoff(&self, rows: &mut [DeliveryRecord]) -> Vec<(Channel, usize)> {
+        let Some(h) = &self.handoff else {
+            return Vec::new();
+        };
+        let now = self.now_ms();
+        let due_now = |r: &DeliveryRecord| r.status == DeliveryStatus::Queued && r.due_at_ms <= now;
+        let mut wanted: Vec<(Channel, usize)> = Vec::new();
+        for r in rows.iter().filter(|r| due_now(r)) {
+            match wanted.iter_mut().find(|(c, _)| *c == r.channel) {
+                Some((_, n)) => *n += 1,
+                None => wanted.push((r.channel, 1)),
+            }
+        }
+        let mut reserved = Vec::with_capacity(wanted.len());
+        for (channel, n) in wanted {
+            if h.reserve(channel, n, ROOM_WAIT).await {
+                reserved.push((channel, n));
+            }
+        }
+        for r in rows.iter_mut() {
+            if due_now(r) && reserved.iter().any(|(c, _)| *c == r.channel) {
+                r.status = DeliveryStatus::Sending;
+                r.attempts = 1;
+            }
+        }
+        reserved
     }
 
     /// The delivery rows for one page of recipients.

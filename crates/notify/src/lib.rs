@@ -8,6 +8,7 @@
 mod deliver;
 pub mod directory;
 mod fanout;
+mod handoff;
 pub mod memory_queue;
 pub mod metrics;
 pub mod model;

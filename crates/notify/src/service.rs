@@ -14,6 +14,7 @@ use tidings_platform::store::AccountStore;
 use tidings_platform::{Error, Id, Result};
 
 use crate::directory::{AlertSink, LiveSink, ProviderDirectory};
+use crate::handoff::Handoff;
 use crate::metrics::NotifyMetrics;
 use crate::model::{Audience, Frozen, NotificationRecord, SendRequest, Template};
 use crate::queue::WorkQueue;
@@ -54,6 +55,8 @@ pub struct Notifier {
     pub(crate) metrics: Arc<NotifyMetrics>,
     /// When the queue gauges were last read from the store.
     gauges_read_at_ms: AtomicI64,
+    /// Fan-out to this node's workers without the queue (see `handoff.rs`).
+    pub(crate) handoff: Option<Handoff>,
 }
 
 const EVENT_ID_MAX: usize = 255;
@@ -100,10 +103,11 @@ impl Notifier {
             live: parts.live,
             ids: parts.ids,
             clock: parts.clock,
-            config: parts.config,
+            config: parts.config.clone(),
             renderer: Renderer::default(),
             metrics: parts.metrics,
             gauges_read_at_ms: AtomicI64::new(i64::MIN),
+            handoff: Handoff::new(parts.config.local_handoff),
         }
     }
 

@@ -91,7 +91,10 @@ pub trait NotifyStore: Send + Sync + 'static {
     async fn fanout_cursor(&self, notification: Id) -> StoreResult<Option<Id>>;
     /// Writes one page of a fan-out atomically: the deliveries (a delivery that exists
     /// already, same notification, user, channel and target, is left alone), the
-    /// cursor, and whether the fan-out is complete.
+    /// cursor, and whether the fan-out is complete. Deliveries planned `sending` are
+    /// written claimed by the caller, who attempts them next: attempts 1, leased
+    /// until `lease_until_ms`. Returns the ids of the deliveries written (not of those
+    /// that existed already).
     async fn write_fanout(
         &self,
         notification: Id,
@@ -99,7 +102,8 @@ pub trait NotifyStore: Send + Sync + 'static {
         cursor: Option<Id>,
         done: bool,
         now_ms: i64,
-    ) -> StoreResult<()>;
+        lease_until_ms: i64,
+    ) -> StoreResult<Vec<Id>>;
 
     async fn subscribe(&self, app: Id, user: Id, topic: &str, now_ms: i64) -> StoreResult<()>;
     async fn unsubscribe(&self, app: Id, user: Id, topic: &str) -> StoreResult<bool>;

@@ -12,8 +12,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::deliver::IDLE_WAIT;
+use crate::model::{DeliveryRecord, DeliveryStatus};
 use crate::policy::backoff_ms;
 use crate::service::{Notifier, FANOUT_QUEUE};
+use crate::store::DeliveryUpdate;
 
 /// Rows looked at per dispatcher query.
 const DISPATCH_PAGE: u32 = 5_000;
@@ -36,6 +38,11 @@ impl Notifier {
                 handles.push(tokio::spawn(
                     self.clone().channel_worker(channel, shutdown.clone()),
                 ));
+                if self.handoff.is_some() {
+                    handles.push(tokio::spawn(
+                        self.clone().handoff_worker(channel, shutdown.clone()),
+                    ));
+                }
             }
         }
         handles
@@ -136,6 +143,73 @@ impl Notifier {
                 }
             }
         }
+    }
+
+    /// Works the deliveries this node's fan-out handed over already claimed.
+    async fn handoff_worker(
+        self: Arc<Self>,
+        channel: Channel,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let Some(handoff) = &self.handoff else {
+            return;
+        };
+        loop {
+            if *shutdown.borrow() {
+                self.give_back_handoff(channel).await;
+                return;
+            }
+            let batch = tokio::select! {
+                b = handoff.recv_batch(channel, self.config.batch_size.max(1)) => b,
+                _ = shutdown.changed() => {
+                    self.give_back_handoff(channel).await;
+                    return;
+                }
+            };
+            let taken = batch.len();
+            // A claim that waited out most of its lease is left to run out: by then
+            // the dispatcher may be handing the row to another worker.
+            let margin = (self.config.lease_ms / 2) as i64;
+            let now = self.now_ms();
+            let live: Vec<DeliveryRecord> = batch
+                .into_iter()
+                .filter(|c| c.lease_until_ms.saturating_sub(margin) > now)
+                .map(|c| c.record)
+                .collect();
+            if let Err(e) = self.deliver_claimed(live).await {
+                tracing::warn!(error = %e, channel = channel.as_str(), "handed-over batch failed; its rows will be dispatched again once their lease runs out");
+            }
+            handoff.release(channel, taken);
+        }
+    }
+
+    /// On shutdown, returns the claims still waiting in the hand-off to the store as
+    /// due now, so the next start sends them at once instead of after their lease.
+    async fn give_back_handoff(&self, channel: Channel) {
+        let Some(handoff) = &self.handoff else {
+            return;
+        };
+        let waiting = handoff.drain(channel);
+        if waiting.is_empty() {
+            return;
+        }
+        let now = self.now_ms();
+        let updates: Vec<DeliveryUpdate> = waiting
+            .iter()
+            .map(|c| DeliveryUpdate {
+                id: c.record.id,
+                status: DeliveryStatus::Queued,
+                reason: None,
+                provider_message_id: None,
+                due_at_ms: now,
+                dead: false,
+                now_ms: now,
+            })
+            .collect();
+        if let Err(e) = self.store.complete(&updates).await {
+            tracing::warn!(error = %e, channel = channel.as_str(), "handed-over deliveries not given back; they go out once their lease runs out");
+        }
+        handoff.release(channel, waiting.len());
     }
 
     async fn channel_worker(

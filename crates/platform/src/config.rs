@@ -263,6 +263,11 @@ pub struct NotifyConfig {
     /// scrape sooner than this shows the last reading. Counting a large backlog reads
     /// every unfinished delivery, which frequent scrapers would otherwise repeat.
     pub queue_gauges_every_ms: u64,
+    /// Deliveries per channel the fan-out may hand straight to this node's workers,
+    /// written already claimed (one row write fewer, no queue round trip); past that
+    /// they take the queue. 0 turns the hand-off off; it is always off with NATS,
+    /// whose queue spreads deliveries over the nodes.
+    pub local_handoff: usize,
 }
 
 impl Default for NotifyConfig {
@@ -285,6 +290,7 @@ impl Default for NotifyConfig {
             callback_base_url: None,
             embedded_queue: "memory".into(),
             queue_gauges_every_ms: 1_000,
+            local_handoff: 2_048,
         }
     }
 }

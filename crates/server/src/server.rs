@@ -73,6 +73,11 @@ pub async fn build_state(config: Config) -> Result<(AppState, String), StartErro
     let mut metrics = Metrics::default();
     let notify_metrics = Arc::new(NotifyMetrics::new(metrics.registry_mut()));
     let mut notify_config = config.notify.clone();
+    if config.nats_url.is_some() {
+        // A shared queue spreads deliveries over every node; a hand-off would keep a
+        // fan-out's deliveries on the node that happened to fan it out.
+        notify_config.local_handoff = 0;
+    }
     if notify_config.callback_base_url.is_none() {
         notify_config.callback_base_url = Some(format!("http://{}", config.listen));
     }

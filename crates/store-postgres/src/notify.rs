@@ -166,8 +166,10 @@ impl NotifyStore for PostgresStore {
         cursor: Option<Id>,
         done: bool,
         now_ms: i64,
-    ) -> StoreResult<()> {
+        lease_until_ms: i64,
+    ) -> StoreResult<Vec<Id>> {
         let mut tx = self.pool.begin().await.map_err(map)?;
+        let mut written = Vec::new();
         if !deliveries.is_empty() {
             let ids: Vec<i64> = deliveries.iter().map(|d| d.id.0).collect();
             let notifications: Vec<i64> = deliveries.iter().map(|d| d.notification_id.0).collect();
@@ -179,22 +181,28 @@ impl NotifyStore for PostgresStore {
             let reasons: Vec<Option<&str>> =
                 deliveries.iter().map(|d| d.reason.as_deref()).collect();
             let due: Vec<i64> = deliveries.iter().map(|d| d.due_at_ms).collect();
-            // Due now: the caller enqueues it right after this commit.
+            // Due now: the caller enqueues it (or, claimed, attempts it) right after
+            // this commit.
             let dispatched: Vec<Option<i64>> = deliveries
                 .iter()
                 .map(|d| {
-                    (d.status == DeliveryStatus::Queued && d.due_at_ms <= now_ms).then_some(now_ms)
+                    (d.status == DeliveryStatus::Sending
+                        || (d.status == DeliveryStatus::Queued && d.due_at_ms <= now_ms))
+                        .then_some(now_ms)
                 })
                 .collect();
             let created: Vec<i64> = deliveries.iter().map(|d| d.created_at_ms).collect();
-            sqlx::query(
+            written = sqlx::query_scalar(
                 "INSERT INTO deliveries (id, notification_id, app_id, user_id, channel, target, status, reason, \
-                   attempts, due_at, dispatched_at, created_at, updated_at) \
-                 SELECT u.id, u.nid, u.app, u.usr, u.ch, u.tg, u.st, u.rs, 0, u.due, u.disp, u.cr, u.cr \
+                   attempts, due_at, lease_until, dispatched_at, created_at, updated_at) \
+                 SELECT u.id, u.nid, u.app, u.usr, u.ch, u.tg, u.st, u.rs, \
+                   CASE WHEN u.st = 'sending' THEN 1 ELSE 0 END, u.due, \
+                   CASE WHEN u.st = 'sending' THEN $12::bigint END, u.disp, u.cr, u.cr \
                  FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], \
                              $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[]) \
                    AS u(id, nid, app, usr, ch, tg, st, rs, due, disp, cr) \
-                 ON CONFLICT (notification_id, user_id, channel, target) DO NOTHING",
+                 ON CONFLICT (notification_id, user_id, channel, target) DO NOTHING \
+                 RETURNING id",
             )
             .bind(&ids)
             .bind(&notifications)
@@ -207,9 +215,13 @@ impl NotifyStore for PostgresStore {
             .bind(&due)
             .bind(&dispatched)
             .bind(&created)
-            .execute(&mut *tx)
+            .bind(lease_until_ms)
+            .fetch_all(&mut *tx)
             .await
-            .map_err(map)?;
+            .map_err(map)?
+            .into_iter()
+            .map(Id)
+            .collect();
         }
         sqlx::query("UPDATE notifications SET fanout_cursor = $2, fanned_out = $3, dispatched_at = $4 WHERE id = $1")
             .bind(notification.0)
@@ -219,7 +231,8 @@ impl NotifyStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map)?;
-        tx.commit().await.map_err(map)
+        tx.commit().await.map_err(map)?;
+        Ok(written)
     }
 
     async fn subscribe(&self, app: Id, user: Id, topic: &str, now_ms: i64) -> StoreResult<()> {

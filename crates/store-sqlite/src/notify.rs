@@ -177,22 +177,27 @@ impl NotifyStore for SqliteStore {
         cursor: Option<Id>,
         done: bool,
         now_ms: i64,
-    ) -> StoreResult<()> {
+        lease_until_ms: i64,
+    ) -> StoreResult<Vec<Id>> {
         let deliveries = deliveries.to_vec();
         self.writer
             .write_idempotent(move |c| {
                 let mut insert = c
                     .prepare_cached(
                         "INSERT INTO deliveries (id, notification_id, app_id, user_id, channel, target, status, reason, \
-                           attempts, due_at, dispatched_at, created_at, updated_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?11) \
+                           attempts, due_at, lease_until, dispatched_at, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13) \
                          ON CONFLICT (notification_id, user_id, channel, target) DO NOTHING",
                     )
                     .map_err(map)?;
+                let mut written = Vec::with_capacity(deliveries.len());
                 for d in &deliveries {
-                    // Due now: the caller enqueues it right after this commit.
-                    let dispatched = (d.status == DeliveryStatus::Queued && d.due_at_ms <= now_ms).then_some(now_ms);
-                    insert
+                    let claimed = d.status == DeliveryStatus::Sending;
+                    // Due now: the caller enqueues it (or attempts it) right after this
+                    // commit.
+                    let dispatched = (claimed || (d.status == DeliveryStatus::Queued && d.due_at_ms <= now_ms))
+                        .then_some(now_ms);
+                    let inserted = insert
                         .execute(params![
                             d.id.0,
                             d.notification_id.0,
@@ -202,16 +207,21 @@ impl NotifyStore for SqliteStore {
                             d.target,
                             d.status.as_str(),
                             d.reason,
+                            if claimed { 1 } else { 0 },
                             d.due_at_ms,
+                            claimed.then_some(lease_until_ms),
                             dispatched,
                             d.created_at_ms
                         ])
                         .map_err(map)?;
+                    if inserted == 1 {
+                        written.push(d.id);
+                    }
                 }
                 c.prepare_cached("UPDATE notifications SET fanout_cursor = ?2, fanned_out = ?3, dispatched_at = ?4 WHERE id = ?1")
                     .and_then(|mut s| s.execute(params![notification.0, cursor.map(|i| i.0), done as i64, now_ms]))
                     .map_err(map)?;
-                Ok(())
+                Ok(written)
             })
             .await
     }

@@ -5,18 +5,26 @@ use std::time::Duration;
 
 use serde_json::json;
 use tidings_fakes::apns::{FakeApns, FakeApnsConfig, Reply};
+use tidings_platform::config::Config;
 
 use crate::helpers::{eventually, spawn_with, Backend, TestApp};
 
 async fn setup() -> (TestApp, FakeApns) {
+    setup_with(|c| {
+        c.notify.retry_base_ms = 50;
+        c.notify.retry_max_ms = 200;
+        c.notify.max_attempts = 4;
+    })
+    .await
+}
+
+async fn setup_with(tweak: impl FnOnce(&mut Config)) -> (TestApp, FakeApns) {
     let fake = FakeApns::start(FakeApnsConfig::for_tests().unwrap())
         .await
         .unwrap();
     let app = spawn_with(Backend::Sqlite, |c| {
-        c.notify.retry_base_ms = 50;
-        c.notify.retry_max_ms = 200;
-        c.notify.max_attempts = 4;
         c.notify.dispatch_interval_ms = 50;
+        tweak(c);
     })
     .await
     .unwrap();
@@ -157,4 +165,43 @@ async fn a_malformed_apns_key_is_refused_when_saved() {
     let shown = app.app.provider("apns").await.unwrap();
     assert_eq!(shown["key_pem"], "<redacted>");
     assert_eq!(shown["key_id"], "ABCDE12345");
+}
+
+/// Pages that do not fit the fan-out's hand-off to this node's workers (`local_handoff`
+/// of 3: a page of 10 never fits, a page of 2 fits while the lane is free) go through
+/// the queue; either way each device gets its push exactly once and every row ends
+/// `sent` after one attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_past_the_handoff_take_the_queue() {
+    let (app, fake) = setup_with(|c| c.notify.local_handoff = 3).await;
+    let mut users = Vec::new();
+    for i in 0..10 {
+        let (user, phone) = app.user(&format!("handoff{i}")).await;
+        phone
+            .register_device("apns", &format!("fe{i:02}"), None)
+            .await
+            .unwrap();
+        users.push(user.id);
+    }
+    let sends = [&users[..2], &users[..], &users[8..], &users[3..5]];
+    let mut ids = Vec::new();
+    for (n, to) in sends.iter().enumerate() {
+        let id = app
+            .app
+            .send_notification(&json!({
+                "event_id": format!("handoff-{n}"), "to": {"user_ids": to},
+                "content": {"push": {"title": "Hi", "body": "there"}}
+            }))
+            .await
+            .unwrap()
+            .id;
+        ids.push(id);
+    }
+    for id in &ids {
+        for d in settled(&app, id).await {
+            assert_eq!((d.status.as_str(), d.attempts), ("sent", 1), "{d:?}");
+        }
+    }
+    let expected: usize = sends.iter().map(|s| s.len()).sum();
+    assert_eq!(fake.received().len(), expected, "each push exactly once");
 }
