@@ -104,6 +104,25 @@ impl ProviderToken {
     }
 }
 
+/// One pooled connection: the live sender behind a plain lock (every send takes it
+/// for a clone), and an async lock held only while dialling, so one dial serves all
+/// the sends that found the slot empty.
+#[derive(Default)]
+struct Slot {
+    live: Mutex<Option<SendRequest<Full<Bytes>>>>,
+    dialling: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn live(&self) -> Option<SendRequest<Full<Bytes>>> {
+        self.live
+            .lock()
+            .as_ref()
+            .filter(|s| !s.is_closed())
+            .cloned()
+    }
+}
+
 pub struct ApnsProvider {
     authority: String,
     host: String,
@@ -111,7 +130,7 @@ pub struct ApnsProvider {
     tls: TlsConnector,
     topic: HeaderValue,
     token: ProviderToken,
-    connections: Vec<tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>>,
+    connections: Vec<Slot>,
     next: AtomicUsize,
     timeout: Duration,
 }
@@ -187,7 +206,7 @@ impl ApnsProvider {
             topic,
             token,
             connections: (0..options.connections.max(1))
-                .map(|_| tokio::sync::Mutex::new(None))
+                .map(|_| Slot::default())
                 .collect(),
             next: AtomicUsize::new(0),
             timeout: options.request_timeout,
@@ -228,14 +247,16 @@ impl ApnsProvider {
     async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, String> {
         let slot =
             &self.connections[self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len()];
-        let mut guard = slot.lock().await;
-        if let Some(s) = guard.as_ref() {
-            if !s.is_closed() {
-                return Ok(s.clone());
-            }
+        if let Some(s) = slot.live() {
+            return Ok(s);
+        }
+        let _dialling = slot.dialling.lock().await;
+        // Another send may have dialled while this one waited.
+        if let Some(s) = slot.live() {
+            return Ok(s);
         }
         let s = self.connect().await?;
-        *guard = Some(s.clone());
+        *slot.live.lock() = Some(s.clone());
         Ok(s)
     }
 
@@ -372,7 +393,9 @@ impl PushProvider for ApnsProvider {
                 .to_bytes();
             Ok::<_, String>((parts, body))
         };
-        let (parts, body) = match tokio::time::timeout(self.timeout, exchange).await {
+        // Boxed: the timeout is built around the exchange, and moving the exchange's
+        // whole state into it on every send showed up as memmove.
+        let (parts, body) = match tokio::time::timeout(self.timeout, Box::pin(exchange)).await {
             Err(_) => {
                 return Outcome::Retry {
                     reason: "APNs did not answer in time".into(),
