@@ -53,18 +53,19 @@ impl Notifier {
         let now = self.now_ms();
         let lease_until = now.saturating_add(self.config.lease_ms as i64);
         let claimed = self.store.claim(ids, now, lease_until).await?;
-        self.deliver_claimed(claimed).await
+        self.deliver_claimed(claimed, HashMap::new()).await
     }
 
-    /// Attempts and records deliveries this worker holds the claim of.
+    /// Attempts and records deliveries this worker holds the claim of; `notifications`
+    /// are those the caller has at hand already, the rest are read.
     pub(crate) async fn deliver_claimed(
         self: &Arc<Self>,
         claimed: Vec<DeliveryRecord>,
+        mut notifications: HashMap<Id, Arc<NotificationRecord>>,
     ) -> Result<usize> {
         if claimed.is_empty() {
             return Ok(0);
         }
-        let mut notifications: HashMap<Id, Arc<NotificationRecord>> = HashMap::new();
         for d in &claimed {
             if !notifications.contains_key(&d.notification_id) {
                 if let Some(n) = self.store.notification(d.notification_id).await? {

@@ -4,6 +4,7 @@
 //! interrupted by a crash resumes where it stopped and never writes a row twice.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_platform::model::{Channel, Device, Preferences, UserRecord};
@@ -25,7 +26,7 @@ fn intrusive(channel: Channel) -> bool {
 impl Notifier {
     /// Fans out `id` completely (or up to the first failure, keeping progress).
     pub async fn fan_out(&self, id: Id) -> Result<()> {
-        let Some(n) = self.store.notification(id).await? else {
+        let Some(n) = self.store.notification(id).await?.map(Arc::new) else {
             return Ok(());
         };
         let now = self.now_ms();
@@ -92,6 +93,7 @@ impl Notifier {
                             h.send(Claimed {
                                 record: r,
                                 lease_until_ms: lease_until,
+                                notification: n.clone(),
                             });
                         }
                     }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tidings_platform::model::Channel;
 use tokio::sync::Semaphore;
 
-use crate::model::DeliveryRecord;
+use crate::model::{DeliveryRecord, NotificationRecord};
 
 /// How long a page of the fan-out waits for room before taking the queue path.
 pub(crate) const ROOM_WAIT: Duration = Duration::from_millis(20);
@@ -29,6 +29,8 @@ pub(crate) const ROOM_WAIT: Duration = Duration::from_millis(20);
 pub(crate) struct Claimed {
     pub record: DeliveryRecord,
     pub lease_until_ms: i64,
+    /// Its notification, which the worker would otherwise read again.
+    pub notification: Arc<NotificationRecord>,
 }
 
 struct Lane {

@@ -171,12 +171,18 @@ impl Notifier {
             // the dispatcher may be handing the row to another worker.
             let margin = (self.config.lease_ms / 2) as i64;
             let now = self.now_ms();
+            let mut notifications = HashMap::new();
             let live: Vec<DeliveryRecord> = batch
                 .into_iter()
                 .filter(|c| c.lease_until_ms.saturating_sub(margin) > now)
-                .map(|c| c.record)
+                .map(|c| {
+                    notifications
+                        .entry(c.notification.id)
+                        .or_insert(c.notification);
+                    c.record
+                })
                 .collect();
-            if let Err(e) = self.deliver_claimed(live).await {
+            if let Err(e) = self.deliver_claimed(live, notifications).await {
                 tracing::warn!(error = %e, channel = channel.as_str(), "handed-over batch failed; its rows will be dispatched again once their lease runs out");
             }
             handoff.release(channel, taken);
