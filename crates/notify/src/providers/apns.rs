@@ -20,7 +20,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
-use serde_json::{json, Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{json, Value};
 use tokio_rustls::TlsConnector;
 
 use crate::provider::{
@@ -101,6 +102,53 @@ impl ProviderToken {
         if current.as_ref().is_some_and(|(t, _, _)| t == stale) {
             *current = None;
         }
+    }
+}
+
+struct Payload<'a>(&'a PushMessage);
+
+struct Aps<'a>(&'a PushMessage);
+
+struct Alert<'a>(&'a PushMessage);
+
+impl Serialize for Payload<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.0.data.iter().filter(|(k, _)| k.as_str() != "aps") {
+            map.serialize_entry(k, v)?;
+        }
+        map.serialize_entry("aps", &Aps(self.0))?;
+        map.end()
+    }
+}
+
+impl Serialize for Aps<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let mut map = s.serialize_map(None)?;
+        if m.title.is_some() || m.body.is_some() {
+            map.serialize_entry("alert", &Alert(m))?;
+            map.serialize_entry("sound", "default")?;
+        } else {
+            map.serialize_entry("content-available", &1)?;
+        }
+        if let Some(badge) = m.badge {
+            map.serialize_entry("badge", &badge)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Alert<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        if let Some(t) = &self.0.title {
+            map.serialize_entry("title", t)?;
+        }
+        if let Some(b) = &self.0.body {
+            map.serialize_entry("body", b)?;
+        }
+        map.end()
     }
 }
 
@@ -260,29 +308,11 @@ impl ApnsProvider {
         Ok(s)
     }
 
-    fn payload(message: &PushMessage) -> Value {
-        let mut aps = Map::new();
-        let alert = message.title.is_some() || message.body.is_some();
-        if alert {
-            let mut a = Map::new();
-            if let Some(t) = &message.title {
-                a.insert("title".into(), Value::String(t.clone()));
-            }
-            if let Some(b) = &message.body {
-                a.insert("body".into(), Value::String(b.clone()));
-            }
-            aps.insert("alert".into(), Value::Object(a));
-            aps.insert("sound".into(), Value::String("default".into()));
-        } else {
-            aps.insert("content-available".into(), json!(1));
-        }
-        if let Some(badge) = message.badge {
-            aps.insert("badge".into(), json!(badge));
-        }
-        let mut root = message.data.clone();
-        root.remove("aps");
-        root.insert("aps".into(), Value::Object(aps));
-        Value::Object(root)
+    /// The JSON body: the custom data at the top level (an `aps` key in it is
+    /// replaced) and Apple's `aps` dictionary. Written straight to bytes rather than
+    /// through a `Value` tree built for every delivery.
+    fn payload(message: &PushMessage) -> Vec<u8> {
+        serde_json::to_vec(&Payload(message)).unwrap_or_default()
     }
 
     fn request(
@@ -290,7 +320,7 @@ impl ApnsProvider {
         message: &PushMessage,
         authorization: HeaderValue,
     ) -> Result<Request<Full<Bytes>>, Outcome> {
-        let body = serde_json::to_vec(&Self::payload(message)).unwrap_or_default();
+        let body = Self::payload(message);
         if body.len() > MAX_PAYLOAD {
             return Err(Outcome::Failed {
                 reason: format!(
@@ -444,5 +474,54 @@ impl PushProvider for ApnsProvider {
             },
             _ => Outcome::Failed { reason: text },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn message(title: Option<&str>, data: Value, badge: Option<u32>) -> PushMessage {
+        PushMessage {
+            id: uuid::Uuid::nil(),
+            token: "aa".into(),
+            topic: None,
+            title: title.map(str::to_owned),
+            body: Some("Order 8812".into()).filter(|_| title.is_some()),
+            data: data.as_object().cloned().unwrap_or_default(),
+            priority: Priority::High,
+            collapse_key: None,
+            expires_at_ms: None,
+            badge,
+        }
+    }
+
+    fn payload(m: &PushMessage) -> Value {
+        serde_json::from_slice(&ApnsProvider::payload(m)).expect("json")
+    }
+
+    #[test]
+    fn payload_puts_data_beside_aps_and_replaces_an_aps_in_it() {
+        let m = message(
+            Some("Shipped"),
+            json!({"order": "8812", "n": 3, "aps": {"evil": true}}),
+            Some(2),
+        );
+        assert_eq!(
+            payload(&m),
+            json!({"order": "8812", "n": 3, "aps": {
+                "alert": {"title": "Shipped", "body": "Order 8812"}, "sound": "default", "badge": 2
+            }})
+        );
+    }
+
+    #[test]
+    fn payload_without_text_is_a_background_push() {
+        assert_eq!(
+            payload(&message(None, json!({}), None)),
+            json!({"aps": {"content-available": 1}})
+        );
     }
 }
