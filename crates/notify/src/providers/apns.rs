@@ -1,32 +1,24 @@
 //! Apple Push Notification service: HTTP/2 over TLS with token (JWT) authentication.
 //!
-//! A few long-lived connections are shared by every send, each carrying many
-//! concurrent streams (hyper waits for a free stream when the peer's
-//! `SETTINGS_MAX_CONCURRENT_STREAMS` is reached). Apple treats connections opened and
-//! closed in quick succession as abuse, so a connection is only replaced when it has
-//! died. The provider token is an ES256 JWT re-signed every 50 minutes: Apple refuses
+//! A few long-lived connections ([`Http2Pool`]) are shared by every send, each
+//! carrying many concurrent streams. The provider token is an ES256 JWT re-signed every 50 minutes: Apple refuses
 //! tokens older than an hour and signing more often than every 20 minutes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use parking_lot::Mutex;
-use rustls::pki_types::ServerName;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
-use tokio_rustls::TlsConnector;
 
 use crate::provider::{
     parse_retry_after, ConfigError, Outcome, Priority, PushMessage, PushProvider,
 };
+use crate::providers::http2::Http2Pool;
 use crate::providers::tls::client_config;
 use crate::settings::{ApnsEnvironment, ApnsSettings};
 
@@ -152,34 +144,10 @@ impl Serialize for Alert<'_> {
     }
 }
 
-/// One pooled connection: the live sender behind a plain lock (every send takes it
-/// for a clone), and an async lock held only while dialling, so one dial serves all
-/// the sends that found the slot empty.
-#[derive(Default)]
-struct Slot {
-    live: Mutex<Option<SendRequest<Full<Bytes>>>>,
-    dialling: tokio::sync::Mutex<()>,
-}
-
-impl Slot {
-    fn live(&self) -> Option<SendRequest<Full<Bytes>>> {
-        self.live
-            .lock()
-            .as_ref()
-            .filter(|s| !s.is_closed())
-            .cloned()
-    }
-}
-
 pub struct ApnsProvider {
-    authority: String,
-    host: String,
-    port: u16,
-    tls: TlsConnector,
+    pool: Http2Pool,
     topic: HeaderValue,
     token: ProviderToken,
-    connections: Vec<Slot>,
-    next: AtomicUsize,
     timeout: Duration,
 }
 
@@ -247,65 +215,11 @@ impl ApnsProvider {
             .sign()
             .map_err(|e| ConfigError::new("key_pem", e.to_string()))?;
         Ok(Self {
-            authority: format!("{host}:{port}"),
-            host,
-            port,
-            tls: TlsConnector::from(tls),
+            pool: Http2Pool::new(&host, port, tls, options.connections),
             topic,
             token,
-            connections: (0..options.connections.max(1))
-                .map(|_| Slot::default())
-                .collect(),
-            next: AtomicUsize::new(0),
             timeout: options.request_timeout,
         })
-    }
-
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| format!("connect {}: {e}", self.authority))?;
-        let _ = tcp.set_nodelay(true);
-        let name =
-            ServerName::try_from(self.host.clone()).map_err(|e| format!("server name: {e}"))?;
-        let tls = self
-            .tls
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("tls: {e}"))?;
-        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
-            return Err("the server did not agree to HTTP/2".into());
-        }
-        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Duration::from_secs(60))
-            .handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| format!("http/2 handshake: {e}"))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "apns connection closed");
-            }
-        });
-        Ok(sender)
-    }
-
-    /// A live connection from the pool, dialling a new one only if its slot is empty
-    /// or dead.
-    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, String> {
-        let slot =
-            &self.connections[self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len()];
-        if let Some(s) = slot.live() {
-            return Ok(s);
-        }
-        let _dialling = slot.dialling.lock().await;
-        // Another send may have dialled while this one waited.
-        if let Some(s) = slot.live() {
-            return Ok(s);
-        }
-        let s = self.connect().await?;
-        *slot.live.lock() = Some(s.clone());
-        Ok(s)
     }
 
     /// The JSON body: the custom data at the top level (an `aps` key in it is
@@ -319,7 +233,7 @@ impl ApnsProvider {
         &self,
         message: &PushMessage,
         authorization: HeaderValue,
-    ) -> Result<Request<Full<Bytes>>, Outcome> {
+    ) -> Result<(Request<()>, Bytes), Outcome> {
         let body = Self::payload(message);
         if body.len() > MAX_PAYLOAD {
             return Err(Outcome::Failed {
@@ -355,9 +269,10 @@ impl ApnsProvider {
         };
         let mut request = Request::post(format!(
             "https://{}/3/device/{}",
-            self.authority, message.token
+            self.pool.authority(),
+            message.token
         ))
-        .body(Full::new(Bytes::from(body)))
+        .body(())
         .map_err(|e| failed(&e.to_string()))?;
         // Values built here are known to be valid header text; static ones are not
         // checked again on every request.
@@ -386,7 +301,7 @@ impl ApnsProvider {
                     .map_err(|_| failed("collapse key is not header text"))?,
             );
         }
-        Ok(request)
+        Ok((request, Bytes::from(body)))
     }
 }
 
@@ -401,31 +316,14 @@ impl PushProvider for ApnsProvider {
                 }
             }
         };
-        let request = match self.request(message, authorization) {
+        let (request, body) = match self.request(message, authorization) {
             Ok(r) => r,
             Err(outcome) => return outcome,
         };
-        let exchange = async {
-            let mut sender = self.sender().await?;
-            sender
-                .ready()
-                .await
-                .map_err(|e| format!("connection: {e}"))?;
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| format!("request: {e}"))?;
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| format!("response body: {e}"))?
-                .to_bytes();
-            Ok::<_, String>((parts, body))
-        };
         // Boxed: the timeout is built around the exchange, and moving the exchange's
         // whole state into it on every send showed up as memmove.
-        let (parts, body) = match tokio::time::timeout(self.timeout, Box::pin(exchange)).await {
+        let exchange = Box::pin(self.pool.send(request, body));
+        let response = match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => {
                 return Outcome::Retry {
                     reason: "APNs did not answer in time".into(),
@@ -441,25 +339,25 @@ impl PushProvider for ApnsProvider {
             Ok(Ok(r)) => r,
         };
         let header = |name: &str| {
-            parts
+            response
                 .headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        if parts.status == StatusCode::OK {
+        if response.status == StatusCode::OK {
             return Outcome::Sent {
                 provider_message_id: header("apns-id"),
             };
         }
-        let reason = serde_json::from_slice::<Value>(&body)
+        let reason = serde_json::from_slice::<Value>(&response.body)
             .ok()
             .and_then(|v| v.get("reason").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_default();
-        let text = format!("APNs {}: {reason}", parts.status.as_u16());
+        let text = format!("APNs {}: {reason}", response.status.as_u16());
         let retry_after =
             header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
-        match parts.status.as_u16() {
+        match response.status.as_u16() {
             410 => Outcome::TargetGone { reason: text },
             403 if reason == "ExpiredProviderToken" => {
                 self.token.discard(&jwt);

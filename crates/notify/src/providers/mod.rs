@@ -2,6 +2,7 @@
 
 pub mod apns;
 pub mod fcm;
+pub mod http2;
 pub mod sendgrid;
 pub mod smtp;
 pub mod tls;
