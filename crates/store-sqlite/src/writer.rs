@@ -170,16 +170,30 @@ fn closed() -> StoreError {
     StoreError::Unavailable("the store is shut down".into())
 }
 
-/// How long a log restart waits for readers still on the old log before giving up
-/// until the checkpointer asks again; the writer waits that long.
-const RESTART_WAIT: Duration = Duration::from_millis(20);
+/// How a log restart waits for readers still on the old log: in steps of this much…
+const RESTART_STEP: Duration = Duration::from_micros(200);
+/// …at most this many times (5 ms in all) before giving up until the checkpointer asks
+/// again. The writer waits that long, so every write queued behind it does too.
+const RESTART_STEPS: i32 = 25;
+
+/// The busy handler during a restart. SQLite's own (`busy_timeout`) backs off in
+/// sleeps of 1, 2, 5 and 10 ms, so a reader that finishes in 100 µs still costs the
+/// writer a millisecond or more; readers here hold a snapshot for well under a
+/// millisecond, so short steps find the gap.
+fn restart_busy(attempts: i32) -> bool {
+    if attempts >= RESTART_STEPS {
+        return false;
+    }
+    std::thread::sleep(RESTART_STEP);
+    true
+}
 
 /// Starts the log over from its beginning. The RESTART checkpoint copies back the
-/// frames committed since the last passive checkpoint, syncs the database file, then
+/// frames committed since the checkpointer's last pass, syncs the database file, then
 /// waits for readers of the old log to finish; from then on new frames overwrite the
 /// old ones instead of growing the file.
 fn restart_log(conn: &Connection, busy_timeout: Duration) {
-    if let Err(e) = conn.busy_timeout(RESTART_WAIT) {
+    if let Err(e) = conn.busy_handler(Some(restart_busy)) {
         tracing::warn!(error = %e, "sqlite log restart not attempted");
         return;
     }
@@ -190,6 +204,7 @@ fn restart_log(conn: &Connection, busy_timeout: Duration) {
         Ok(_) => tracing::debug!("sqlite log restart put off: readers on the old log"),
         Err(e) => tracing::warn!(error = %e, "sqlite log restart failed"),
     }
+    // Puts SQLite's own handler back in place of the one above.
     if let Err(e) = conn.busy_timeout(busy_timeout) {
         tracing::warn!(error = %e, "sqlite busy timeout not restored");
     }
