@@ -109,6 +109,10 @@ struct Shared {
     /// While true, accepted requests are recorded but not answered: they stay in
     /// flight, as when a crash takes the sender down before the reply.
     hold: watch::Sender<bool>,
+    /// Bumped to make every open connection go away (GOAWAY, then close).
+    retire: watch::Sender<u64>,
+    /// Connections open now.
+    open: watch::Sender<u64>,
 }
 
 pub struct FakeApns {
@@ -137,6 +141,8 @@ impl FakeApns {
             recorded: watch::channel(0u64).0,
             connections: AtomicU64::new(0),
             hold: watch::channel(false).0,
+            retire: watch::channel(0u64).0,
+            open: watch::channel(0u64).0,
         });
         let acceptor = TlsAcceptor::from(cert.server_config.clone());
         let task_shared = shared.clone();
@@ -156,14 +162,25 @@ impl FakeApns {
                         return; // APNs speaks HTTP/2 only.
                     }
                     let streams = shared.config.max_streams;
+                    let mut retire = shared.retire.subscribe();
+                    let open = shared.clone();
+                    open.open.send_modify(|n| *n += 1);
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let shared = shared.clone();
                         async move { Ok::<_, Infallible>(handle(req, &shared, connection).await) }
                     });
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    let serving = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                         .max_concurrent_streams(streams)
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
+                        .serve_connection(TokioIo::new(tls), service);
+                    tokio::pin!(serving);
+                    tokio::select! {
+                        _ = serving.as_mut() => {}
+                        _ = retire.changed() => {
+                            serving.as_mut().graceful_shutdown();
+                            let _ = serving.await;
+                        }
+                    }
+                    open.open.send_modify(|n| *n -= 1);
                 });
             }
         });
@@ -226,6 +243,20 @@ impl FakeApns {
     /// Holds (or releases) the answers to accepted requests; see [`Shared::hold`].
     pub fn hold(&self, on: bool) {
         self.shared.hold.send_replace(on);
+    }
+
+    /// Retires every open connection as APNs does now and then: a GOAWAY, the streams
+    /// already open answered, then the close. New connections are accepted as before.
+    pub fn retire_connections(&self) {
+        self.shared.retire.send_modify(|n| *n += 1);
+    }
+
+    /// Waits until exactly `n` connections are open.
+    pub async fn wait_for_open_connections(&self, n: u64, timeout: Duration) -> bool {
+        let mut rx = self.shared.open.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c == n))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Waits until `n` requests were accepted and recorded, answered or held.

@@ -56,12 +56,23 @@ struct Slot {
 }
 
 impl Slot {
-    fn live(&self) -> Option<SendRequest<Bytes>> {
+    fn live(&self) -> Option<Connection> {
         self.live
             .lock()
             .as_ref()
             .filter(|c| !c.closed.load(Ordering::Acquire))
-            .map(|c| c.sender.clone())
+            .cloned()
+    }
+
+    /// Empties the slot if it still holds `dead`, so the next send dials.
+    fn forget(&self, dead: &Connection) {
+        let mut live = self.live.lock();
+        if live
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.closed, &dead.closed))
+        {
+            *live = None;
+        }
     }
 }
 
@@ -148,36 +159,51 @@ impl Http2Pool {
         Ok(Connection { sender, closed })
     }
 
-    /// A live connection, dialling a new one only if its slot is empty or dead.
-    async fn sender(&self) -> Result<SendRequest<Bytes>, String> {
-        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
-        if let Some(s) = slot.live() {
-            return Ok(s);
+    /// A live connection in `slot`, dialling a new one only if it is empty or dead.
+    async fn connection(&self, slot: &Slot) -> Result<Connection, String> {
+        if let Some(c) = slot.live() {
+            return Ok(c);
         }
         let _dialling = slot.dialling.lock().await;
         // Another send may have dialled while this one waited.
-        if let Some(s) = slot.live() {
-            return Ok(s);
+        if let Some(c) = slot.live() {
+            return Ok(c);
         }
         let connection = self.connect().await?;
-        let sender = connection.sender.clone();
-        *slot.live.lock() = Some(connection);
-        Ok(sender)
+        *slot.live.lock() = Some(connection.clone());
+        Ok(connection)
     }
 
     /// Sends `request` with `body` and reads the whole answer. The request's URI must be
     /// absolute (`https://{authority}/…`). An `Err` is a transport failure: the request
     /// may or may not have reached the peer.
     pub async fn send(&self, request: Request<()>, body: Bytes) -> Result<Http2Response, String> {
-        let sender = self.sender().await?;
-        let mut sender = sender
-            .ready()
-            .await
-            .map_err(|e| format!("connection: {e}"))?;
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        let connection = self.connection(slot).await?;
+        let (connection, mut sender) = match connection.sender.clone().ready().await {
+            Ok(sender) => (connection, sender),
+            // The connection ended (a GOAWAY, a close) since its task last ran. Nothing
+            // has been sent yet, so the request goes on a fresh connection.
+            Err(_) => {
+                slot.forget(&connection);
+                let fresh = self.connection(slot).await?;
+                let sender = fresh
+                    .sender
+                    .clone()
+                    .ready()
+                    .await
+                    .map_err(|e| format!("connection: {e}"))?;
+                (fresh, sender)
+            }
+        };
         let end = body.is_empty();
-        let (response, mut stream) = sender
-            .send_request(request, end)
-            .map_err(|e| format!("request: {e}"))?;
+        let (response, mut stream) = match sender.send_request(request, end) {
+            Ok(opened) => opened,
+            Err(e) => {
+                slot.forget(&connection);
+                return Err(format!("request: {e}"));
+            }
+        };
         if !end {
             // Queued whole: provider bodies are a few KiB at most, well inside the
             // stream's window, so waiting for capacity would only add a round of polls.

@@ -154,6 +154,34 @@ async fn apns_push_with_every_header_and_outcome() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_apns_connections_are_replaced() {
+    let (app, fake) = setup().await;
+    let (user, phone) = app.user("iphone").await;
+    phone.register_device("apns", "aa11", None).await.unwrap();
+    // Sends go round the pool's two connections, so three of them open both.
+    for i in 0..3 {
+        let id = push(&app, &format!("before-{i}"), &user.id, "high").await;
+        assert_eq!(settled(&app, &id).await[0].status, "sent");
+    }
+    assert_eq!(fake.connections(), 2);
+    fake.retire_connections();
+    assert!(
+        fake.wait_for_open_connections(0, Duration::from_secs(5))
+            .await
+    );
+    for i in 0..2 {
+        let id = push(&app, &format!("after-{i}"), &user.id, "high").await;
+        let delivery = settled(&app, &id).await.remove(0);
+        assert_eq!(delivery.status, "sent", "{delivery:?}");
+    }
+    assert_eq!(
+        fake.connections(),
+        4,
+        "each dead connection was dialled again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_apns_key_is_refused_when_saved() {
     let (app, _fake) = setup().await;
     let err = app
