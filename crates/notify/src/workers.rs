@@ -28,20 +28,22 @@ async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
 }
 
 impl Notifier {
-    /// Starts every worker; they stop after their current batch once `shutdown` turns
-    /// true.
-    pub fn start(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-        let mut handles = vec![tokio::spawn(self.clone().dispatcher(shutdown.clone()))];
+    /// Starts every worker on `runtime`; they stop after their current batch once
+    /// `shutdown` turns true.
+    pub fn start(
+        self: &Arc<Self>,
+        shutdown: watch::Receiver<bool>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Vec<JoinHandle<()>> {
+        let mut handles = vec![runtime.spawn(self.clone().dispatcher(shutdown.clone()))];
         for _ in 0..self.config.workers_per_channel.max(1) {
-            handles.push(tokio::spawn(self.clone().fanout_worker(shutdown.clone())));
+            handles.push(runtime.spawn(self.clone().fanout_worker(shutdown.clone())));
             for channel in Channel::ALL {
-                handles.push(tokio::spawn(
-                    self.clone().channel_worker(channel, shutdown.clone()),
-                ));
+                handles.push(runtime.spawn(self.clone().channel_worker(channel, shutdown.clone())));
                 if self.handoff.is_some() {
-                    handles.push(tokio::spawn(
-                        self.clone().handoff_worker(channel, shutdown.clone()),
-                    ));
+                    handles.push(
+                        runtime.spawn(self.clone().handoff_worker(channel, shutdown.clone())),
+                    );
                 }
             }
         }

@@ -268,6 +268,11 @@ pub struct NotifyConfig {
     /// they take the queue. 0 turns the hand-off off; it is always off with NATS,
     /// whose queue spreads deliveries over the nodes.
     pub local_handoff: usize,
+    /// Threads of a runtime of its own for the delivery pipeline (fan-out, workers,
+    /// provider connections), beside the one serving requests, so that an API call
+    /// never queues behind thousands of delivery tasks. 0 runs the pipeline on the
+    /// serving runtime.
+    pub pipeline_threads: usize,
 }
 
 impl Default for NotifyConfig {
@@ -291,6 +296,7 @@ impl Default for NotifyConfig {
             embedded_queue: "memory".into(),
             queue_gauges_every_ms: 1_000,
             local_handoff: 2_048,
+            pipeline_threads: 2,
         }
     }
 }

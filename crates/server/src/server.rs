@@ -56,6 +56,8 @@ pub enum StartError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("cannot start the delivery pipeline's runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// The services of one node, without a listener or workers: what the CLI commands
@@ -263,6 +265,40 @@ pub struct Server {
     state: AppState,
     first_app: Option<AppCredentials>,
     backend: String,
+    pipeline: Option<PipelineRuntime>,
+}
+
+/// The delivery pipeline's own runtime (`notify.pipeline_threads`). Its tasks are
+/// stopped through the workers' shutdown signal first; what is left at the drop (idle
+/// provider connections) is dropped without waiting, which a runtime may do from
+/// inside another one, where a plain drop would panic.
+struct PipelineRuntime(Option<tokio::runtime::Runtime>);
+
+impl PipelineRuntime {
+    fn start(threads: usize) -> std::io::Result<Self> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("tidings-pipeline")
+            .enable_all()
+            .build()
+            .map(|rt| Self(Some(rt)))
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("the runtime lives until the drop")
+            .handle()
+            .clone()
+    }
+}
+
+impl Drop for PipelineRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Server {
@@ -270,6 +306,10 @@ impl Server {
     /// listener; serving starts with [`Server::run_until`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let listen = config.listen.clone();
+        let pipeline = match config.notify.pipeline_threads {
+            0 => None,
+            n => Some(PipelineRuntime::start(n).map_err(StartError::Runtime)?),
+        };
         let (state, backend) = build_state(config).await?;
         let first_app = state.accounts.ensure_first_app().await?;
         let listener = TcpListener::bind(&listen)
@@ -289,6 +329,7 @@ impl Server {
             state,
             first_app,
             backend,
+            pipeline,
         })
     }
 
@@ -319,7 +360,14 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let (stop_workers, workers_stopping) = watch::channel(false);
-        let mut workers = self.state.notifier.start(workers_stopping.clone());
+        let pipeline = self
+            .pipeline
+            .as_ref()
+            .map_or_else(tokio::runtime::Handle::current, PipelineRuntime::handle);
+        let mut workers = self
+            .state
+            .notifier
+            .start(workers_stopping.clone(), &pipeline);
         workers.extend(self.state.feed.start(workers_stopping.clone()));
         // The announced URL is the bound one, known only now.
         let node = ChatNode {
@@ -359,6 +407,9 @@ impl Server {
         for w in workers {
             let _ = w.await;
         }
+        // Whatever the pipeline still holds (provider connections) goes before the
+        // state, so the store's last reference, and its final commit, is the state's.
+        drop(self.pipeline);
         drop(self.state);
         served
     }

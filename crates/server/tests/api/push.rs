@@ -182,6 +182,15 @@ async fn retired_apns_connections_are_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_can_share_the_serving_runtime() {
+    let (app, _fake) = setup_with(|c| c.notify.pipeline_threads = 0).await;
+    let (user, phone) = app.user("iphone").await;
+    phone.register_device("apns", "aa11", None).await.unwrap();
+    let id = push(&app, "shared-runtime", &user.id, "high").await;
+    assert_eq!(settled(&app, &id).await[0].status, "sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_apns_key_is_refused_when_saved() {
     let (app, _fake) = setup().await;
     let err = app
