@@ -163,8 +163,8 @@ impl FakeApns {
                     }
                     let streams = shared.config.max_streams;
                     let mut retire = shared.retire.subscribe();
-                    let open = shared.clone();
-                    open.open.send_modify(|n| *n += 1);
+                    let gauge = shared.clone();
+                    gauge.open.send_modify(|n| *n += 1);
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let shared = shared.clone();
                         async move { Ok::<_, Infallible>(handle(req, &shared, connection).await) }
@@ -180,7 +180,7 @@ impl FakeApns {
                             let _ = serving.await;
                         }
                     }
-                    open.open.send_modify(|n| *n -= 1);
+                    gauge.open.send_modify(|n| *n -= 1);
                 });
             }
         });

@@ -499,6 +499,11 @@ impl Config {
                 "log_format must be 'text' or 'json'".into(),
             ));
         }
+        if self.notify.pipeline_threads > MAX_PIPELINE_THREADS {
+            return Err(ConfigError::Invalid(format!(
+                "notify.pipeline_threads must be 0-{MAX_PIPELINE_THREADS}"
+            )));
+        }
         let l = &self.limits;
         if l.body_bytes == 0
             || l.page_max == 0
@@ -530,6 +535,9 @@ impl Config {
         self.data_dir.join(&self.sqlite.file)
     }
 }
+
+/// More pipeline threads than this is a typo, not a machine.
+const MAX_PIPELINE_THREADS: usize = 256;
 
 fn invalid(e: serde_json::Error) -> ConfigError {
     ConfigError::Invalid(e.to_string())
@@ -674,6 +682,12 @@ mod tests {
         assert!(Config::load(
             None,
             env(&[("TIDINGS_DATABASE_URL", "mysql://x")]),
+            &Overrides::default()
+        )
+        .is_err());
+        assert!(Config::load(
+            None,
+            env(&[("TIDINGS_NOTIFY__PIPELINE_THREADS", "100000")]),
             &Overrides::default()
         )
         .is_err());

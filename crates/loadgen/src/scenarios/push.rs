@@ -2,7 +2,8 @@
 //! fanned out, delivered by the workers to a fake APNs in another process over
 //! HTTP/2, and their outcome recorded. Beside it, in the same run, the raw rate of the
 //! same fake driven by bare HTTP/2 clients (hyper's, and the `h2`-based pool the
-//! server uses; the faster counts): the ceiling no server could beat on this machine. Then the accept latency at a fixed offered rate of half the peak.
+//! server uses; the faster counts): the ceiling no server could beat on this machine.
+//! Then the accept latency at a fixed offered rate of half the peak.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -197,17 +198,12 @@ async fn raw_ceiling(fake: &Value, concurrency: usize, seconds: u64) -> anyhow::
     let hyper = ceiling_hyper(target.clone(), concurrency, seconds).await?;
     let h2 = ceiling_h2(target, concurrency, seconds).await?;
     let rate = |v: &Value| v["per_second"].as_f64().unwrap_or(0.0);
-    let best = if rate(&h2) >= rate(&hyper) {
-        &h2
+    let (mut ceiling, client) = if rate(&h2) >= rate(&hyper) {
+        (h2.clone(), "h2")
     } else {
-        &hyper
+        (hyper.clone(), "hyper")
     };
-    let mut ceiling = best.clone();
-    ceiling["client"] = json!(if rate(&h2) >= rate(&hyper) {
-        "h2"
-    } else {
-        "hyper"
-    });
+    ceiling["client"] = json!(client);
     ceiling["hyper"] = hyper;
     ceiling["h2"] = h2;
     Ok(ceiling)

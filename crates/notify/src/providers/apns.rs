@@ -1,8 +1,9 @@
 //! Apple Push Notification service: HTTP/2 over TLS with token (JWT) authentication.
 //!
 //! A few long-lived connections ([`Http2Pool`]) are shared by every send, each
-//! carrying many concurrent streams. The provider token is an ES256 JWT re-signed every 50 minutes: Apple refuses
-//! tokens older than an hour and signing more often than every 20 minutes.
+//! carrying many concurrent streams. The provider token is an ES256 JWT re-signed
+//! every 50 minutes: Apple refuses tokens older than an hour and signing more often
+//! than every 20 minutes.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -24,7 +24,8 @@ use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
-/// Idle time after which a connection is pinged.
+/// How often each connection is pinged, busy or not: a dead peer behind a silent
+/// network shows up within this plus the timeout below.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(60);
 /// How long a ping may go unanswered before the connection is given up.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -64,13 +65,11 @@ impl Slot {
             .cloned()
     }
 
-    /// Empties the slot if it still holds `dead`, so the next send dials.
-    fn forget(&self, dead: &Connection) {
+    /// Empties the slot if it still holds the connection whose flag is `dead`, so the
+    /// next send dials.
+    fn forget(&self, dead: &Arc<AtomicBool>) {
         let mut live = self.live.lock();
-        if live
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(&c.closed, &dead.closed))
-        {
+        if live.as_ref().is_some_and(|c| Arc::ptr_eq(&c.closed, dead)) {
             *live = None;
         }
     }
@@ -179,28 +178,27 @@ impl Http2Pool {
     /// may or may not have reached the peer.
     pub async fn send(&self, request: Request<()>, body: Bytes) -> Result<Http2Response, String> {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
-        let connection = self.connection(slot).await?;
-        let (connection, mut sender) = match connection.sender.clone().ready().await {
-            Ok(sender) => (connection, sender),
-            // The connection ended (a GOAWAY, a close) since its task last ran. Nothing
-            // has been sent yet, so the request goes on a fresh connection.
-            Err(_) => {
-                slot.forget(&connection);
-                let fresh = self.connection(slot).await?;
-                let sender = fresh
-                    .sender
-                    .clone()
-                    .ready()
-                    .await
-                    .map_err(|e| format!("connection: {e}"))?;
-                (fresh, sender)
+        // Each `SendRequest` clone takes the connection's lock, so the slot's clone is
+        // the one used rather than cloned again.
+        let mut redialled = false;
+        let (closed, mut sender) = loop {
+            let Connection { sender, closed } = self.connection(slot).await?;
+            match sender.ready().await {
+                Ok(sender) => break (closed, sender),
+                Err(e) if redialled => return Err(format!("connection: {e}")),
+                // The connection ended (a GOAWAY, a close) since its task last ran.
+                // Nothing has been sent yet, so the request goes on a fresh one.
+                Err(_) => {
+                    slot.forget(&closed);
+                    redialled = true;
+                }
             }
         };
         let end = body.is_empty();
         let (response, mut stream) = match sender.send_request(request, end) {
             Ok(opened) => opened,
             Err(e) => {
-                slot.forget(&connection);
+                slot.forget(&closed);
                 return Err(format!("request: {e}"));
             }
         };

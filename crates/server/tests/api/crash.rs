@@ -12,8 +12,10 @@ use crate::helpers::{eventually, BinaryNode};
 /// Re-dispatch quickly after the restart rather than waiting out a long lease. Not
 /// too quickly: a lease that runs out while its request is still unanswered lets the
 /// delivery be sent again, which at-least-once allows but these tests count as a
-/// duplicate outside the kill. One second did run out once, with the whole suite
-/// sharing two cores.
+/// duplicate outside the kill. With one second, the push test's count failed once
+/// with the whole suite sharing two cores; a lease running out before its request
+/// was answered is the likely cause (claims are conditional, so nothing else sends a
+/// delivery twice), though the failure was not caught in the act.
 const FAST_RECOVERY: [(&str, &str); 2] = [
     ("TIDINGS_NOTIFY__LEASE_MS", "3000"),
     ("TIDINGS_NOTIFY__DISPATCH_INTERVAL_MS", "100"),
