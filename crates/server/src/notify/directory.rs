@@ -115,15 +115,20 @@ impl StoredProviders {
                 "no {channel} provider configured for this app"
             )));
         };
-        if let Some(e) = self.cache.write().get_mut(&(app, channel)) {
-            if e.updated_at == updated_at {
-                e.checked = Instant::now();
-                return Ok(e.built.clone());
-            }
+        if let Some(built) = fresh(&mut self.cache.write(), app, channel, updated_at) {
+            return Ok(built);
         }
         let built = builder(&settings, &self.defaults_for(channel))
             .map_err(|e| Unconfigured(format!("{channel} settings are unusable: {e}")))?;
-        self.cache.write().insert(
+        // Sends that missed the cache together each built a client; the first one in
+        // is the one every send uses, so the app keeps one connection pool and one
+        // provider token (or OAuth exchange), not one per racing send. A client that
+        // loses has dialled nothing yet: clients connect on their first send.
+        let mut cache = self.cache.write();
+        if let Some(built) = fresh(&mut cache, app, channel, updated_at) {
+            return Ok(built);
+        }
+        cache.insert(
             (app, channel),
             Entry {
                 updated_at,
@@ -133,6 +138,22 @@ impl StoredProviders {
         );
         Ok(built)
     }
+}
+
+/// The entry's client if it is still that of the settings saved at `updated_at`,
+/// marked as checked now.
+fn fresh(
+    cache: &mut HashMap<(Id, &'static str), Entry>,
+    app: Id,
+    channel: &'static str,
+    updated_at: i64,
+) -> Option<Built> {
+    let e = cache.get_mut(&(app, channel))?;
+    if e.updated_at != updated_at {
+        return None;
+    }
+    e.checked = Instant::now();
+    Some(e.built.clone())
 }
 
 fn wrong_kind(channel: &str) -> Unconfigured {
